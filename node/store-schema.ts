@@ -1,0 +1,66 @@
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` is the number applied. Never edit a
+ * migration that has shipped: add a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema (DESIGN §3)
+  `
+  CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    algorithm TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    status TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    metadata TEXT,
+    distributed INTEGER NOT NULL DEFAULT 0,
+    threshold INTEGER,
+    total_shares INTEGER,
+    generation INTEGER NOT NULL DEFAULT 0,
+    holders TEXT NOT NULL DEFAULT '[]',
+    commitments TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX keys_algorithm ON keys (algorithm);
+  CREATE TABLE local_keys (
+    key_id TEXT PRIMARY KEY REFERENCES keys (id) ON DELETE CASCADE,
+    sealed BLOB NOT NULL
+  );
+  CREATE TABLE shares (
+    key_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    share_index INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, generation)
+  );
+  CREATE TABLE blobs (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    share_index INTEGER NOT NULL,
+    validator_id TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX blobs_key ON blobs (key_name, validator_id);
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    key_id TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    mac TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,143 @@
+/**
+ * The validator process, wired together: config → TLS material → password → store → services →
+ * peer plane → one port serving JSON-RPC, the peer WebSocket, /health and /metrics.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { loadTlsFiles } from '../certs/files.js';
+import { identityFromSubjectAltName } from '../certs/identity.js';
+import { RpcServer } from '../rpc/server.js';
+import { isExposedError } from '../rpc/errors.js';
+import type { NodeConfig } from './config.js';
+import { obtainPassword } from './password.js';
+import { Store } from './store.js';
+import { KeyService } from './key-service.js';
+import { LocalSecrets } from './local-secrets.js';
+import { buildMethods, VERSION, type ClusterOps } from './methods.js';
+import { Metrics } from './metrics.js';
+import type { Logger } from './logger.js';
+
+export interface ValidatorDeps {
+  config: NodeConfig;
+  log: Logger;
+  /** For tests and tools: supply the password instead of the configured provider. */
+  password?: Uint8Array;
+}
+
+export class Validator {
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly keys: KeyService;
+  readonly metrics: Metrics;
+  private server: RpcServer | null = null;
+  private cluster: (ClusterOps & { stop(): Promise<void> }) | null = null;
+  private readonly identityKey: KeyObject;
+  private readonly startedAt = Date.now();
+  private closing = false;
+
+  private constructor(deps: ValidatorDeps, store: Store, identityKey: KeyObject) {
+    this.config = deps.config;
+    this.log = deps.log;
+    this.store = store;
+    this.identityKey = identityKey;
+    this.metrics = new Metrics();
+    this.keys = new KeyService({
+      store,
+      secrets: new LocalSecrets(store, deps.config.id),
+      clock: { now: () => Date.now() },
+    });
+  }
+
+  static async create(deps: ValidatorDeps): Promise<Validator> {
+    const { config, log } = deps;
+    const tls = loadTlsFiles({ ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key });
+    const identityKey = createPrivateKey(readFileSync(config.tls.identityKey));
+    const dbPath = join(config.dataDir, 'kchain.db');
+    const password =
+      deps.password ??
+      (await obtainPassword(config.password, {
+        isNew: !Store.exists(dbPath),
+        warn: (msg) => log.warn(msg),
+      }));
+    let store: Store;
+    try {
+      store = await Store.open({ path: dbPath, password, kdf: config.kdf });
+    } finally {
+      if (!deps.password) password.fill(0);
+    }
+    const v = new Validator(deps, store, identityKey);
+    try {
+      await v.listen(tls);
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return v;
+  }
+
+  private async listen(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<void> {
+    const { config, log } = this;
+    const selfAddress = `${config.host}:${config.port}`;
+    const methods = this.metrics.timed(buildMethods({
+      keys: this.keys,
+      store: this.store,
+      cluster: () => this.cluster,
+      selfAddress,
+      startedAt: this.startedAt,
+      now: () => Date.now(),
+    }));
+    this.server = await RpcServer.create({
+      host: config.host,
+      port: config.port,
+      tls,
+      allowPlaintextLoopback: config.plaintextLoopback,
+      plaintextRole: config.plaintextRole,
+      bearerToken: config.bearerToken,
+      bodyLimit: config.limits.bodyBytes,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      maxBatch: config.limits.maxBatch,
+      methods,
+      identify: (cert: PeerCertificate) => {
+        const id = identityFromSubjectAltName(cert.subjectaltname);
+        return id && { role: id.role, name: id.name, validatorId: id.validatorId };
+      },
+      health: () => ({ healthy: !this.closing, version: VERSION, uptime: Math.floor((Date.now() - this.startedAt) / 1000) }),
+      metrics: () => this.metrics.render(),
+      onError: (e, ctx) => {
+        this.metrics.countError(ctx.method ?? 'none', ctx.expected);
+        const who = ctx.caller ? `${ctx.caller.role}:${ctx.caller.name}` : undefined;
+        if (ctx.expected || isExposedError(e)) {
+          log.warn({ method: ctx.method, caller: who, code: (e as { code?: string }).code, msg: (e as Error).message }, 'request refused');
+        } else {
+          log.error({ method: ctx.method, caller: who, requestId: ctx.caller?.requestId, err: e }, 'request failed');
+        }
+      },
+      log,
+    });
+    log.info(
+      {
+        address: selfAddress,
+        plaintextLoopback: config.plaintextLoopback,
+        peers: config.peers.length,
+        dataDir: config.dataDir,
+      },
+      `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''})`,
+    );
+  }
+
+  get port(): number {
+    return this.server!.address().port;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.server?.close();
+    await this.cluster?.stop();
+    this.store.close();
+    this.log.info('validator stopped');
+  }
+}
