@@ -141,6 +141,19 @@ export function parseAddress(address: string): { host: string; port: number } | 
   return { host: m[1]!, port };
 }
 
+/** Levenshtein distance, for "did you mean" hints on unknown keys. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 class Checker {
   readonly problems: string[] = [];
   problem(path: string, msg: string): void {
@@ -150,7 +163,8 @@ class Checker {
     for (const k of Object.keys(o)) {
       if (!allowed.includes(k)) {
         const path = prefix ? `${prefix}.${k}` : k;
-        const hint = allowed.find((a) => a.toLowerCase() === k.toLowerCase().replace(/[-_]/g, ''));
+        const norm = k.toLowerCase().replace(/[-_]/g, '');
+        const hint = allowed.find((a) => a.toLowerCase() === norm) ?? allowed.find((a) => editDistance(a.toLowerCase(), norm) <= 2);
         this.problem(path, `unknown key${hint ? ` (did you mean ${prefix ? `${prefix}.` : ''}${hint}?)` : ''}`);
       }
     }

@@ -22,6 +22,7 @@ export interface ClusterOps {
   gatherShares(key: KeyRecord, minShares: number | undefined): Promise<{ available: number[]; required: number }>;
   thresholdSign(key: KeyRecord, message: Uint8Array, participants: number[] | undefined): Promise<{ signature: Uint8Array; participantIds: number[] }>;
   reshareKey(key: KeyRecord, threshold: number, total: number, validators: number[] | undefined): Promise<KeyRecord>;
+  replicate(key: KeyRecord): Promise<void>;
   peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }>;
 }
 
@@ -228,15 +229,16 @@ export function buildMethods(d: MethodDeps): MethodTable {
       ADMIN,
       [['id', 'keyId', 'key_id'], 'name', 'tags', 'metadata', 'status'],
       (p) => (p.has('id') ? String(p.get('id')) : null),
-      (p) =>
-        keyMetadata(
-          d.keys.update(d.keys.resolve(p.str('id')).id, {
-            name: p.optStr('name') || undefined,
-            tags: p.optStrArray('tags'),
-            metadata: p.optJson('metadata'),
-            status: p.optStr('status') || undefined,
-          }),
-        ),
+      async (p) => {
+        const key = d.keys.update(d.keys.resolve(p.str('id')).id, {
+          name: p.optStr('name') || undefined,
+          tags: p.optStrArray('tags'),
+          metadata: p.optJson('metadata'),
+          status: p.optStr('status') || undefined,
+        });
+        if (key.distributed) await d.cluster()?.replicate(key);
+        return keyMetadata(key);
+      },
     ),
 
     'kchain.deleteKey': audited(

@@ -295,6 +295,7 @@ export class Store {
 
   /** Runs `fn` in one transaction with synchronous=FULL: for writes that hold key material. */
   durable<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.db.transaction(fn)();
     this.db.pragma('synchronous = FULL');
     try {
       return this.db.transaction(fn)();
@@ -309,7 +310,15 @@ export class Store {
 
   // ---- keys ----------------------------------------------------------------------------------
 
-  insertKey(rec: KeyRecord, localSecret?: Uint8Array): void {
+  /**
+   * Inserts a key, with either its whole local secret or this validator's share of it, in one
+   * durable transaction.
+   */
+  insertKey(
+    rec: KeyRecord,
+    localSecret?: Uint8Array,
+    share?: { generation: number; shareIndex: number; share: Uint8Array; now: number },
+  ): void {
     this.durable(() => {
       try {
         this.stmt.insertKey.run({
@@ -338,6 +347,23 @@ export class Store {
       }
       if (localSecret) {
         this.stmt.insertLocal.run(rec.id, Buffer.from(seal(this.dek, localSecret, sealAad(['local_keys', rec.id]))));
+      }
+      if (share) this.putShareRow(rec.id, share.generation, share.shareIndex, share.share, share.now);
+    });
+  }
+
+  /**
+   * Replaces a key's replicated metadata with `rec` (inserting it if absent). Used when a
+   * ceremony commits and when a peer replicates an update; the local secret and shares are
+   * untouched.
+   */
+  upsertKey(rec: KeyRecord): void {
+    this.durable(() => {
+      if (this.getKey(rec.id)) {
+        const { id, createdAt: _c, algorithm: _a, keyType: _k, ...patch } = rec;
+        this.updateKey(id, patch, rec.updatedAt);
+      } else {
+        this.insertKey(rec);
       }
     });
   }
@@ -453,8 +479,12 @@ export class Store {
   // ---- shares --------------------------------------------------------------------------------
 
   putShare(keyId: string, generation: number, shareIndex: number, share: Uint8Array, now: number): void {
+    this.durable(() => this.putShareRow(keyId, generation, shareIndex, share, now));
+  }
+
+  private putShareRow(keyId: string, generation: number, shareIndex: number, share: Uint8Array, now: number): void {
     const sealed = seal(this.dek, share, sealAad(['shares', keyId, generation, shareIndex]));
-    this.durable(() => this.stmt.putShare.run(keyId, generation, shareIndex, Buffer.from(sealed), now));
+    this.stmt.putShare.run(keyId, generation, shareIndex, Buffer.from(sealed), now);
   }
 
   /** This validator's share of a key at a generation, or undefined. The caller wipes it. */

@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { PeerNetwork } from '../cluster/peer-network.js';
+import { ClusterService } from './cluster-service.js';
 import { loadTlsFiles } from '../certs/files.js';
 import { identityFromSubjectAltName } from '../certs/identity.js';
 import { RpcServer } from '../rpc/server.js';
@@ -15,7 +17,8 @@ import { obtainPassword } from './password.js';
 import { Store } from './store.js';
 import { KeyService } from './key-service.js';
 import { LocalSecrets } from './local-secrets.js';
-import { buildMethods, VERSION, type ClusterOps } from './methods.js';
+import { buildMethods, VERSION } from './methods.js';
+import { NodeError } from './errors.js';
 import { Metrics } from './metrics.js';
 import type { Logger } from './logger.js';
 
@@ -33,7 +36,7 @@ export class Validator {
   readonly keys: KeyService;
   readonly metrics: Metrics;
   private server: RpcServer | null = null;
-  private cluster: (ClusterOps & { stop(): Promise<void> }) | null = null;
+  private cluster: ClusterService | null = null;
   private readonly identityKey: KeyObject;
   private readonly startedAt = Date.now();
   private closing = false;
@@ -46,9 +49,54 @@ export class Validator {
     this.metrics = new Metrics();
     this.keys = new KeyService({
       store,
-      secrets: new LocalSecrets(store, deps.config.id),
+      secrets: new LocalSecrets(store, deps.config.id, { withSecret: (k, fn) => this.requireCluster().withSecret(k, fn) }),
       clock: { now: () => Date.now() },
     });
+  }
+
+  private requireCluster(): ClusterService {
+    if (!this.cluster) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', 'this validator has no peers configured');
+    return this.cluster;
+  }
+
+  /** The peer plane and the distributed-key service, when the config names peers. */
+  private startCluster(tls: { ca: Buffer; cert: Buffer; key: Buffer }): void {
+    const { config, log } = this;
+    if (config.peers.length === 0) return;
+    const identify = (san: string | undefined) => {
+      const id = identityFromSubjectAltName(san);
+      return id?.role === 'validator' && id.validatorId && id.identityPublicKey
+        ? { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey }
+        : undefined;
+    };
+    const network = new PeerNetwork({
+      selfId: config.id,
+      identityKey: this.identityKey,
+      peers: config.peers.map((p) => ({ id: p.id, address: p.address })),
+      tls,
+      identityOf: () => undefined,
+      identifyPeerCertificate: (der) => identify(new X509Certificate(der).subjectAltName),
+      exposeError: (e) => (isExposedError(e) ? { code: e.code, message: e.message } : undefined),
+      requestTimeoutMs: config.limits.peerTimeoutMs,
+      log: log.child({ plane: 'peer' }),
+    });
+    this.cluster = new ClusterService({
+      selfId: config.id,
+      selfAddress: `${config.host}:${config.port}`,
+      store: this.store,
+      network,
+      log: log.child({ plane: 'cluster' }),
+      defaults: config.cluster,
+      timeoutMs: config.limits.peerTimeoutMs,
+    });
+    this.keys.setDistributor(this.cluster);
+    this.metrics.gauge('kchain_peer_frames_total', () =>
+      Object.fromEntries(Object.entries(network.counters()).map(([k, v]) => [`kind="${k}"`, v])),
+    );
+    this.metrics.gauge('kchain_peer_connected', () =>
+      Object.fromEntries(Object.entries(network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])),
+    );
+    this.cluster.start();
   }
 
   static async create(deps: ValidatorDeps): Promise<Validator> {
@@ -81,6 +129,7 @@ export class Validator {
   private async listen(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<void> {
     const { config, log } = this;
     const selfAddress = `${config.host}:${config.port}`;
+    this.startCluster(tls);
     const methods = this.metrics.timed(buildMethods({
       keys: this.keys,
       store: this.store,
@@ -103,6 +152,14 @@ export class Validator {
       identify: (cert: PeerCertificate) => {
         const id = identityFromSubjectAltName(cert.subjectaltname);
         return id && { role: id.role, name: id.name, validatorId: id.validatorId };
+      },
+      onPeerUpgrade: (req, socket, head, caller) => {
+        const id = identityFromSubjectAltName((socket as TLSSocket).getPeerCertificate().subjectaltname);
+        if (!this.cluster || !id?.identityPublicKey || !id.validatorId || id.validatorId !== caller.validatorId) {
+          socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        this.cluster.acceptUpgrade(req, socket, head, { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey });
       },
       health: () => ({ healthy: !this.closing, version: VERSION, uptime: Math.floor((Date.now() - this.startedAt) / 1000) }),
       metrics: () => this.metrics.render(),

@@ -85,7 +85,7 @@ export function isExposedError(e: unknown): e is ExposedError {
   return (
     e instanceof Error &&
     typeof (e as { code?: unknown }).code === 'string' &&
-    Object.hasOwn(ERROR_CODES, (e as { code: string }).code)
+    Object.hasOwn(ERROR_CODES, (e as unknown as { code: string }).code)
   );
 }
 

@@ -1,0 +1,575 @@
+/**
+ * Keys held by the cluster (DESIGN §5, issue 3): Shamir-dealt keys for the algorithms that cannot
+ * sign or decrypt in shares.
+ *
+ * Create/distribute is a two-phase ceremony driven by the coordinator (the validator that got the
+ * RPC): `key.prepare` sends each holder its share point-to-point (holders check it against the
+ * published hash commitment, store it durably next to a `pending` record, and answer with a signed
+ * envelope: the acknowledgement); only with an ack from every holder does `key.commit` make the
+ * key active everywhere and the coordinator wipe its copy. Any failure sends `key.abort` to those
+ * that prepared, and the error names the validators that failed.
+ *
+ * decrypt/sign gather t shares from live holders (`share.get`), check each against its
+ * commitment, rebuild the secret in memory for that one operation and wipe it. This is honest
+ * split storage, not threshold cryptography: the coordinator briefly holds the whole key, which is
+ * why listAlgorithms reports thresholdSupport:false for these algorithms. Every share release is
+ * audited on the holder that released it.
+ *
+ * Not protected against: a malicious coordinator gathering shares for its own purposes (holders
+ * only see that an authenticated validator asked); see README "Threat model".
+ */
+import { ALGORITHMS, type AlgorithmName } from '../crypto/algorithms.js';
+import { generateKey, publicKeyFromSecret } from '../crypto/keys.js';
+import { splitSecret, combineShares, hashCommitment } from '../crypto/shamir.js';
+import { newKeyId } from '../crypto/key-id.js';
+import { equalBytes, toB64, wipe } from '../crypto/bytes.js';
+import type { PeerNetwork } from '../cluster/peer-network.js';
+import { NodeError } from './errors.js';
+import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
+import type { CreateRequest, Distributor, SecretAccess } from './key-service.js';
+import type { ClusterOps } from './methods.js';
+import type { KeyRecord, KeyType, Store } from './store.js';
+import type { Logger } from './logger.js';
+
+export interface ClusterServiceOptions {
+  selfId: number;
+  selfAddress: string;
+  store: Store;
+  network: PeerNetwork;
+  log: Logger;
+  defaults: { threshold: number; totalShares: number };
+  timeoutMs: number;
+  now?: () => number;
+}
+
+/** How long a `pending` record may wait for its commit before a holder asks the others. */
+const PENDING_CHECK_MS = 15_000;
+/** After this, a pending record nobody committed is dropped. */
+const PENDING_EXPIRE_MS = 60_000;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: Error };
+
+export class ClusterService implements ClusterOps, Distributor, SecretAccess {
+  private readonly o: ClusterServiceOptions;
+  private readonly net: PeerNetwork;
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(o: ClusterServiceOptions) {
+    this.o = o;
+    this.net = o.network;
+    this.store = o.store;
+    this.log = o.log;
+    this.now = o.now ?? Date.now;
+    this.registerHandlers();
+  }
+
+  start(): void {
+    this.net.start();
+    this.sweepTimer = setInterval(() => void this.sweep().catch((e) => this.log.error({ err: e }, 'sweep failed')), 2_000);
+    this.sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.net.stop();
+  }
+
+  /** Every validator id this one knows: itself and its peers. */
+  members(): number[] {
+    return [this.o.selfId, ...Object.keys(this.net.status()).map(Number)].sort((a, b) => a - b);
+  }
+
+  private live(id: number): boolean {
+    return id === this.o.selfId || this.net.connectedPeers().includes(id);
+  }
+
+  /** Sends one request to a validator; to itself it is a direct call through the same handler. */
+  private async send<T>(id: number, type: string, body: unknown, session: string): Promise<T> {
+    if (id === this.o.selfId) {
+      const h = this.handlers.get(type)!;
+      return (await h(body, { from: this.o.selfId, session, round: 0 })) as T;
+    }
+    return this.net.request<T>(id, type, body, { session, timeoutMs: this.o.timeoutMs });
+  }
+
+  private async sendMany<T>(ids: number[], type: string, bodyFor: (id: number) => unknown, session: string) {
+    const out = new Map<number, Settled<T>>();
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          out.set(id, { ok: true, value: await this.send<T>(id, type, bodyFor(id), session) });
+        } catch (e) {
+          out.set(id, { ok: false, error: e as Error });
+        }
+      }),
+    );
+    return out;
+  }
+
+  // ---- create / distribute -------------------------------------------------------------------
+
+  /** Chooses the holders: the named validators, or the n lowest-numbered live members, self first. */
+  private chooseHolders(n: number, named: number[] | undefined): number[] {
+    const members = this.members();
+    if (named) {
+      const unknown = named.filter((v) => !members.includes(v));
+      if (unknown.length) {
+        throw new NodeError('ERR_INVALID_PARAMS', `unknown validators: ${unknown.join(', ')}; this cluster has ${members.join(', ')}`);
+      }
+      if (named.length !== n) {
+        throw new NodeError('ERR_INVALID_PARAMS', `${named.length} validators named for ${n} shares; name exactly ${n}`);
+      }
+      return named;
+    }
+    if (members.length < n) {
+      throw new NodeError(
+        'ERR_NOT_ENOUGH_VALIDATORS',
+        `${n} shares need ${n} validators; this cluster has ${members.length} (${members.join(', ')})`,
+        { validators: members },
+      );
+    }
+    const live = members.filter((m) => this.live(m));
+    if (live.length < n) {
+      const down = members.filter((m) => !this.live(m));
+      throw new NodeError(
+        'ERR_NOT_ENOUGH_VALIDATORS',
+        `${n} shares need ${n} live validators; only ${live.length} are reachable (down: ${down.join(', ')})`,
+        { validators: down },
+      );
+    }
+    return [this.o.selfId, ...live.filter((m) => m !== this.o.selfId)].slice(0, n).sort((a, b) => a - b);
+  }
+
+  async createDistributed(req: CreateRequest & { algorithm: AlgorithmName; keyType: KeyType }): Promise<KeyRecord> {
+    if (ALGORITHMS[req.algorithm].thresholdSupport) {
+      throw new NodeError(
+        'ERR_UNSUPPORTED',
+        `${req.algorithm} keys are made by distributed key generation, which this release does not have yet; ` +
+          'use bls12-381, secp256k1 or ed25519 with threshold/totalShares for a Shamir-shared key',
+      );
+    }
+    const n = req.totalShares || req.validators?.length || this.o.defaults.totalShares;
+    const t = req.threshold || Math.min(this.o.defaults.threshold, n);
+    if (t < 2 || t > n) throw new NodeError('ERR_INVALID_PARAMS', `threshold must be from 2 to totalShares (${n})`);
+    const holders = this.chooseHolders(n, req.validators);
+    const { secret, publicKey } = generateKey(req.algorithm);
+    const now = this.now();
+    const rec: KeyRecord = {
+      id: newKeyId(),
+      name: req.name,
+      algorithm: req.algorithm,
+      keyType: req.keyType,
+      publicKey,
+      status: 'pending',
+      tags: req.tags ?? [],
+      metadata: req.metadata ?? null,
+      distributed: true,
+      threshold: t,
+      totalShares: n,
+      generation: 1,
+      holders,
+      commitments: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      return await this.deal(rec, secret);
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  async distributeKey(key: KeyRecord, t: number, n: number, named: number[] | undefined): Promise<KeyRecord> {
+    if (key.distributed) {
+      if (key.threshold === t && key.totalShares === n && (!named || sameSet(named, key.holders))) return key;
+      throw new NodeError(
+        'ERR_CONFLICT',
+        `key "${key.name}" is already distributed ${key.threshold}-of-${key.totalShares}; use kchain.reshareKey to change it`,
+      );
+    }
+    if (ALGORITHMS[key.algorithm].thresholdSupport) {
+      throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} keys are distributed by DKG at creation`);
+    }
+    if (t < 2) throw new NodeError('ERR_INVALID_PARAMS', 'threshold must be at least 2 to distribute a key');
+    if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key "${key.name}" is ${key.status}`);
+    const holders = this.chooseHolders(n, named);
+    const secret = this.store.readLocalSecret(key.id);
+    try {
+      const derived = publicKeyFromSecret(key.algorithm, secret);
+      if (!equalBytes(derived, key.publicKey)) {
+        throw new NodeError('ERR_SEALED_DATA_CORRUPT', `the secret of key ${key.id} does not match its public key`);
+      }
+      const rec: KeyRecord = {
+        ...key,
+        status: 'pending',
+        distributed: true,
+        threshold: t,
+        totalShares: n,
+        generation: 1,
+        holders,
+        updatedAt: this.now(),
+      };
+      const out = await this.deal(rec, secret, true);
+      this.store.destroyLocalSecret(key.id);
+      return out;
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  /** Splits, prepares on every holder, and commits or aborts everywhere. Retries a busy name. */
+  private async deal(draft: KeyRecord, secret: Uint8Array, existing = false): Promise<KeyRecord> {
+    const shares = await splitSecret(secret, draft.holders.length, draft.threshold!);
+    const rec: KeyRecord = {
+      ...draft,
+      commitments: JSON.stringify(shares.map((s) => toB64(hashCommitment(s, draft.id, draft.generation)))),
+    };
+    const session = `deal:${rec.id}:${rec.generation}`;
+    const others = this.members().filter((m) => !rec.holders.includes(m));
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const prepared = await this.sendMany<{ ack: true }>(
+          rec.holders,
+          'key.prepare',
+          (id) => ({ key: keyToWire(rec), shareIndex: rec.holders.indexOf(id) + 1, share: toB64(shares[rec.holders.indexOf(id)]!), existing }),
+          session,
+        );
+        const failed = [...prepared].filter(([, r]) => !r.ok) as [number, { ok: false; error: Error }][];
+        if (!failed.length) break;
+        const ok = [...prepared].filter(([, r]) => r.ok).map(([id]) => id);
+        await this.sendMany(ok, 'key.abort', () => ({ keyId: rec.id, generation: rec.generation }), session);
+        const codes = failed.map(([, r]) => (r.error as { code?: string }).code);
+        if (codes.includes('ERR_KEY_EXISTS')) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists in the cluster`);
+        if (codes.every((c) => c === 'ERR_CONFLICT') && attempt < 8) {
+          // Another coordinator is creating the same name right now: back off and try again;
+          // whichever finishes first wins and the other then sees ERR_KEY_EXISTS.
+          await new Promise((r) => setTimeout(r, 30 + Math.random() * 120 * attempt));
+          continue;
+        }
+        throw ceremonyError('prepare', failed);
+      }
+      const active: KeyRecord = { ...rec, status: 'active', updatedAt: this.now() };
+      const commits = await this.sendMany(rec.holders, 'key.commit', () => ({ key: keyToWire(active) }), session);
+      const uncommitted = [...commits].filter(([, r]) => !r.ok).map(([id]) => id);
+      if (uncommitted.length) {
+        // Every holder acknowledged its share, so the key exists; a holder that missed the commit
+        // learns it from its peers (sweep) instead of dropping its share.
+        this.log.warn({ keyId: rec.id, validators: uncommitted }, 'commit did not reach every holder; they will converge');
+      }
+      await this.sendMany(others.filter((m) => this.live(m)), 'key.upsert', () => ({ key: keyToWire(active) }), session);
+      this.log.info({ keyId: rec.id, algorithm: rec.algorithm, threshold: rec.threshold, holders: rec.holders }, 'distributed key created');
+      return active;
+    } finally {
+      wipe(...shares);
+    }
+  }
+
+  // ---- use -----------------------------------------------------------------------------------
+
+  /** Gathers t valid shares from live holders, rebuilds the secret for `fn`, wipes it. */
+  async withSecret<T>(key: KeyRecord, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+    const t = key.threshold!;
+    const commitments = JSON.parse(key.commitments ?? '[]') as string[];
+    const live = key.holders.filter((h) => this.live(h));
+    if (live.length < t) {
+      const down = key.holders.filter((h) => !this.live(h));
+      throw new NodeError(
+        'ERR_NOT_ENOUGH_VALIDATORS',
+        `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`,
+        { validators: down },
+      );
+    }
+    // Self first (no network), then the others; ask only as many as needed, more if some fail.
+    const order = [...live].sort((a, b) => (a === this.o.selfId ? -1 : b === this.o.selfId ? 1 : a - b));
+    const got: { id: number; share: Uint8Array }[] = [];
+    const failed: [number, Error][] = [];
+    const session = `gather:${key.id}:${Math.random().toString(36).slice(2)}`;
+    let next = 0;
+    try {
+      while (got.length < t && next < order.length) {
+        const batch = order.slice(next, next + (t - got.length));
+        next += batch.length;
+        const res = await this.sendMany<{ shareIndex: number; share: string }>(
+          batch,
+          'share.get',
+          () => ({ keyId: key.id, generation: key.generation }),
+          session,
+        );
+        for (const [id, r] of res) {
+          if (!r.ok) {
+            failed.push([id, r.error]);
+            continue;
+          }
+          const idx = key.holders.indexOf(id) + 1;
+          const share = b64Field(r.value.share, 'share');
+          const expected = commitments[idx - 1];
+          if (!expected || toB64(hashCommitment(share, key.id, key.generation)) !== expected) {
+            wipe(share);
+            this.log.warn({ keyId: key.id, validator: id }, 'blame: validator returned a share that does not match its commitment');
+            this.store.appendAudit(
+              { actor: `validator:${id}`, action: 'blame', keyId: key.id, outcome: 'bad-share', detail: 'share does not match commitment' },
+              new Date(this.now()),
+            );
+            failed.push([id, new NodeError('ERR_PEER_FAILED', 'returned an invalid share')]);
+            continue;
+          }
+          got.push({ id, share });
+        }
+      }
+      if (got.length < t) {
+        const down = key.holders.filter((h) => !this.live(h));
+        const names = [...down, ...failed.map(([id]) => id)];
+        throw new NodeError(
+          'ERR_NOT_ENOUGH_VALIDATORS',
+          `key "${key.name}" needs ${t} shares; got ${got.length}. Missing or failed validators: ${[...new Set(names)].sort((a, b) => a - b).join(', ')}` +
+            (failed.length ? ` (${failed.map(([id, e]) => `${id}: ${e.message}`).join('; ')})` : ''),
+          { validators: names },
+        );
+      }
+      const secret = await combineShares(got.map((g) => g.share));
+      try {
+        const pk = publicKeyFromSecret(key.algorithm, secret);
+        if (!equalBytes(pk, key.publicKey)) {
+          throw new NodeError('ERR_PEER_FAILED', `the shares of key "${key.name}" did not rebuild its public key`);
+        }
+        return { value: fn(secret), participants: got.map((g) => g.id).sort((a, b) => a - b) };
+      } finally {
+        wipe(secret);
+      }
+    } finally {
+      for (const g of got) wipe(g.share);
+    }
+  }
+
+  async gatherShares(key: KeyRecord, minShares: number | undefined): Promise<{ available: number[]; required: number }> {
+    const session = `check:${key.id}`;
+    const res = await this.sendMany<{ ok: boolean }>(key.holders, 'share.check', () => ({ keyId: key.id, generation: key.generation }), session);
+    const available = [...res].filter(([, r]) => r.ok && r.value.ok).map(([id]) => id).sort((a, b) => a - b);
+    return { available, required: Math.max(key.threshold ?? 1, minShares ?? 0) };
+  }
+
+  async thresholdSign(key: KeyRecord): Promise<{ signature: Uint8Array; participantIds: number[] }> {
+    throw new NodeError('ERR_UNSUPPORTED', `threshold signing of ${key.algorithm} keys is not available in this release`);
+  }
+
+  async reshareKey(key: KeyRecord): Promise<KeyRecord> {
+    throw new NodeError('ERR_UNSUPPORTED', `resharing key "${key.name}" is not available in this release`);
+  }
+
+  async deleteKey(key: KeyRecord, force: boolean): Promise<{ deletedShares: number; pending: number[] }> {
+    const everyone = this.members();
+    const down = everyone.filter((m) => !this.live(m));
+    const downHolders = key.holders.filter((h) => down.includes(h));
+    if (downHolders.length && !force) {
+      throw new NodeError(
+        'ERR_NOT_ENOUGH_VALIDATORS',
+        `validators ${downHolders.join(', ')} hold shares of "${key.name}" and are unreachable; retry when they are back, or pass force:true to delete now and finish on them later`,
+        { validators: downHolders },
+      );
+    }
+    const session = `delete:${key.id}`;
+    const res = await this.sendMany<{ deletedShares: number }>(
+      everyone.filter((m) => !down.includes(m)),
+      'key.delete',
+      () => ({ keyId: key.id }),
+      session,
+    );
+    let deletedShares = 0;
+    const pending = [...down];
+    for (const [id, r] of res) {
+      if (r.ok) deletedShares += r.value.deletedShares;
+      else pending.push(id);
+    }
+    if (pending.length) {
+      this.store.putSession(`delete:${key.id}`, 'delete', { keyId: key.id, validators: pending }, this.now());
+      this.log.warn({ keyId: key.id, validators: pending }, 'key deleted where reachable; will finish on the others when they return');
+    }
+    return { deletedShares, pending: pending.sort((a, b) => a - b) };
+  }
+
+  /** Best-effort replication of a metadata change (name, tags, status) to every other validator. */
+  async replicate(key: KeyRecord): Promise<void> {
+    const others = this.members().filter((m) => m !== this.o.selfId && this.live(m));
+    const res = await this.sendMany(others, 'key.upsert', () => ({ key: keyToWire(key) }), `update:${key.id}`);
+    const failed = [...res].filter(([, r]) => !r.ok).map(([id]) => id);
+    if (failed.length) this.log.warn({ keyId: key.id, validators: failed }, 'key update did not reach every validator');
+  }
+
+  acceptUpgrade(...args: Parameters<PeerNetwork['acceptUpgrade']>): void {
+    this.net.acceptUpgrade(...args);
+  }
+
+  peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }> {
+    const out: Record<string, { connected: boolean; latencyMs: number | null }> = {};
+    for (const s of Object.values(this.net.status())) out[s.address] = { connected: s.connected, latencyMs: s.latencyMs };
+    return out;
+  }
+
+  // ---- holder side ---------------------------------------------------------------------------
+
+  private readonly handlers = new Map<string, (body: any, ctx: { from: number; session: string; round: number }) => unknown>();
+
+  private on(type: string, h: (body: any, ctx: { from: number; session: string; round: number }) => unknown): void {
+    this.handlers.set(type, h);
+    this.net.handle(type, h);
+  }
+
+  private registerHandlers(): void {
+    this.on('key.prepare', (b, ctx) => {
+      const rec = keyFromWire(b.key);
+      const idx = b.shareIndex as number;
+      if (rec.holders[idx - 1] !== this.o.selfId) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not that share holder');
+      const share = b64Field(b.share, 'share');
+      const commitments = JSON.parse(rec.commitments ?? '[]') as string[];
+      if (toB64(hashCommitment(share, rec.id, rec.generation)) !== commitments[idx - 1]) {
+        wipe(share);
+        throw new NodeError('ERR_PEER_FAILED', 'the dealt share does not match its published commitment');
+      }
+      try {
+        const mine = this.store.getKey(rec.id);
+        const byName = this.store.getKeyByName(rec.name);
+        if (byName && byName.id !== rec.id) {
+          if (byName.status === 'pending') throw new NodeError('ERR_CONFLICT', `name "${rec.name}" is being created by another ceremony`);
+          throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists`);
+        }
+        if (mine && !(b.existing && ctx.from === this.o.selfId) && mine.status !== 'pending') {
+          throw new NodeError('ERR_KEY_EXISTS', `key ${rec.id} already exists here`);
+        }
+        if (mine) this.store.putShare(rec.id, rec.generation, idx, share, this.now());
+        else this.store.insertKey({ ...rec, status: 'pending' }, undefined, { generation: rec.generation, shareIndex: idx, share, now: this.now() });
+      } finally {
+        wipe(share);
+      }
+      this.store.appendAudit(
+        { actor: `validator:${ctx.from}`, action: 'share.prepare', keyId: rec.id, outcome: 'ok', detail: `share ${idx} of ${rec.holders.length}` },
+        new Date(this.now()),
+      );
+      return { ack: true };
+    });
+
+    this.on('key.commit', (b, ctx) => {
+      const rec = keyFromWire(b.key);
+      const mine = this.store.getKey(rec.id);
+      if (!mine) throw new NodeError('ERR_KEY_NOT_FOUND', `no prepared key ${rec.id} here`);
+      if (rec.holders.includes(this.o.selfId) && !this.store.getShare(rec.id, rec.generation)) {
+        throw new NodeError('ERR_SHARE_NOT_FOUND', `no prepared share of ${rec.id} here`);
+      }
+      this.store.upsertKey(rec);
+      this.store.appendAudit({ actor: `validator:${ctx.from}`, action: 'key.commit', keyId: rec.id, outcome: 'ok' }, new Date(this.now()));
+      return { ok: true };
+    });
+
+    this.on('key.abort', (b) => {
+      const keyId = String(b.keyId);
+      const mine = this.store.getKey(keyId);
+      if (mine?.status === 'pending') this.store.deleteKey(keyId);
+      else if (mine) this.store.destroyShare(keyId, Number(b.generation));
+      return { ok: true };
+    });
+
+    this.on('key.upsert', (b) => {
+      const rec = keyFromWire(b.key);
+      const mine = this.store.getKey(rec.id);
+      if (mine && mine.updatedAt > rec.updatedAt) return { ok: true, stale: true };
+      const clash = this.store.getKeyByName(rec.name);
+      if (clash && clash.id !== rec.id) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists here`);
+      this.store.upsertKey(rec);
+      return { ok: true };
+    });
+
+    this.on('share.get', (b, ctx) => {
+      const keyId = String(b.keyId);
+      const key = this.store.getKey(keyId);
+      if (!key) throw new NodeError('ERR_KEY_NOT_FOUND', `no key ${keyId} here`);
+      if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key ${keyId} is ${key.status} here`);
+      const s = this.store.getShare(keyId, Number(b.generation));
+      if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${keyId} generation ${b.generation} here`);
+      this.store.appendAudit(
+        { actor: `validator:${ctx.from}`, action: 'share.release', keyId, outcome: 'ok', detail: `share ${s.shareIndex}` },
+        new Date(this.now()),
+      );
+      try {
+        return { shareIndex: s.shareIndex, share: toB64(s.share) };
+      } finally {
+        wipe(s.share);
+      }
+    });
+
+    this.on('share.check', (b) => {
+      const keyId = String(b.keyId);
+      const key = this.store.getKey(keyId);
+      if (!key || key.status !== 'active') return { ok: false };
+      const s = this.store.getShare(keyId, Number(b.generation));
+      if (!s) return { ok: false };
+      try {
+        const commitments = JSON.parse(key.commitments ?? '[]') as string[];
+        return { ok: toB64(hashCommitment(s.share, keyId, key.generation)) === commitments[s.shareIndex - 1] };
+      } finally {
+        wipe(s.share);
+      }
+    });
+
+    this.on('key.delete', (b, ctx) => {
+      const keyId = String(b.keyId);
+      if (!this.store.getKey(keyId)) return { deletedShares: 0 };
+      const r = this.store.deleteKey(keyId);
+      this.store.appendAudit({ actor: `validator:${ctx.from}`, action: 'key.delete', keyId, outcome: 'ok' }, new Date(this.now()));
+      return r;
+    });
+
+    this.on('key.status', (b) => {
+      const key = this.store.getKey(String(b.keyId));
+      return key ? { key: keyToWire(key) } : { key: null };
+    });
+  }
+
+  // ---- background convergence ----------------------------------------------------------------
+
+  /** Finishes deletions on validators that were down, and resolves pending records. */
+  private async sweep(): Promise<void> {
+    for (const s of this.store.listSessions<{ keyId: string; validators: number[] }>()) {
+      if (s.kind !== 'delete') continue;
+      const reachable = s.state.validators.filter((v) => this.live(v));
+      if (!reachable.length) continue;
+      const res = await this.sendMany(reachable, 'key.delete', () => ({ keyId: s.state.keyId }), s.id);
+      const left = s.state.validators.filter((v) => !(res.get(v)?.ok ?? false));
+      if (left.length) this.store.putSession(s.id, 'delete', { ...s.state, validators: left }, this.now());
+      else {
+        this.store.deleteSession(s.id);
+        this.log.info({ keyId: s.state.keyId }, 'deferred deletion finished on every validator');
+      }
+    }
+    const now = this.now();
+    for (const k of this.store.listKeys({ offset: 0, limit: 1000, status: 'pending' }).keys) {
+      if (now - k.updatedAt < PENDING_CHECK_MS) continue;
+      const others = k.holders.filter((h) => h !== this.o.selfId && this.live(h));
+      const res = await this.sendMany<{ key: unknown }>(others, 'key.status', () => ({ keyId: k.id }), `sweep:${k.id}`);
+      const committed = [...res.values()]
+        .filter((r): r is { ok: true; value: { key: unknown } } => r.ok && r.value.key !== null)
+        .map((r) => keyFromWire(r.value.key))
+        .find((r) => r.status !== 'pending' && r.generation === k.generation);
+      if (committed) {
+        this.store.upsertKey(committed);
+        this.log.info({ keyId: k.id }, 'learned the commit of a pending key from a peer');
+      } else if (now - k.updatedAt > PENDING_EXPIRE_MS) {
+        this.store.deleteKey(k.id);
+        this.log.warn({ keyId: k.id }, 'dropped a pending key that was never committed');
+      }
+    }
+  }
+}
+
+function sameSet(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+function ceremonyError(phase: string, failed: [number, { ok: false; error: Error }][]): NodeError {
+  const ids = failed.map(([id]) => id).sort((a, b) => a - b);
+  const why = failed.map(([id, r]) => `validator ${id}: ${r.error.message}`).join('; ');
+  return new NodeError('ERR_PEER_FAILED', `key ceremony failed at ${phase} and was rolled back everywhere (${why})`, {
+    validators: ids,
+  });
+}
