@@ -52,7 +52,7 @@ export interface StrOptions {
 export class Params {
   /** canonical name → value, after alias mapping (only fields actually present). */
   private readonly values = new Map<string, unknown>();
-  /** alias → canonical; only consulted in "open" mode (no declared fields). */
+  /** false for an "open" Params (no declared fields): readers then also try the snake_case name. */
   private readonly declared: boolean;
 
   /**

@@ -191,12 +191,16 @@ export class RpcServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy()); // resets, EPIPE: never crash the process
     socket.setNoDelay(true);
-    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+    const onIdle = (): void => {
+      socket.destroy();
+    };
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, onIdle);
     const onReadable = (): void => {
       const chunk = socket.read() as Buffer | null;
       if (chunk === null || chunk.length === 0) return; // wait for more
       socket.off('readable', onReadable);
       socket.setTimeout(0);
+      socket.off('timeout', onIdle);
       socket.unshift(chunk);
       if (chunk[0] === TLS_HANDSHAKE) {
         this.httpsServer.emit('connection', socket);

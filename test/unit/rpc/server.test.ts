@@ -304,12 +304,18 @@ describe('rpc/server robustness', () => {
     try {
       await new Promise<void>((resolve) => {
         const c = net.connect(port, '127.0.0.1', () => c.end(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x00])));
+        c.resume();
         c.on('close', () => resolve());
         c.on('error', () => resolve());
       });
       await new Promise<void>((resolve) => {
+        let reply = '';
         const c = net.connect(port, '127.0.0.1', () => c.end('NOT HTTP\r\n\r\n'));
-        c.on('close', () => resolve());
+        c.on('data', (d: Buffer) => (reply += d.toString()));
+        c.on('close', () => {
+          assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
+          resolve();
+        });
         c.on('error', () => resolve());
       });
       const r = await request({ port });
