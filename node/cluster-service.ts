@@ -66,7 +66,19 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     this.registerHandlers();
   }
 
+  canCreateThreshold(_alg: AlgorithmName): boolean {
+    return false;
+  }
+
   start(): void {
+    // A crash between a distribute's commit and the wipe of the coordinator's copy leaves a whole
+    // secret next to a distributed record: finish the wipe now.
+    for (const k of this.store.listKeys({ offset: 0, limit: 100_000 }).keys) {
+      if (k.distributed && this.store.hasLocalSecret(k.id)) {
+        this.store.destroyLocalSecret(k.id);
+        this.log.warn({ keyId: k.id }, 'wiped the leftover local copy of a distributed key');
+      }
+    }
     this.net.start();
     this.sweepTimer = setInterval(() => void this.sweep().catch((e) => this.log.error({ err: e }, 'sweep failed')), 2_000);
     this.sweepTimer.unref();

@@ -23,6 +23,8 @@ export interface ClusterOps {
   thresholdSign(key: KeyRecord, message: Uint8Array, participants: number[] | undefined): Promise<{ signature: Uint8Array; participantIds: number[] }>;
   reshareKey(key: KeyRecord, threshold: number, total: number, validators: number[] | undefined): Promise<KeyRecord>;
   replicate(key: KeyRecord): Promise<void>;
+  /** Whether keys of this threshold algorithm can be created here (DKG available). */
+  canCreateThreshold(alg: AlgorithmName): boolean;
   peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }>;
 }
 
@@ -157,7 +159,8 @@ export function buildMethods(d: MethodDeps): MethodTable {
       params: [],
       handler: () => ({
         algorithms: Object.values(ALGORITHMS)
-          .filter((a) => !a.thresholdSupport || d.cluster() !== null)
+          // Honest: list only what this validator can create now.
+          .filter((a) => !a.thresholdSupport || d.cluster()?.canCreateThreshold(a.name) === true)
           .map((a) => ({
             name: a.name,
             type: a.type,
