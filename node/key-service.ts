@@ -117,10 +117,17 @@ export class KeyService {
     }
     if (req.tags) validateTags(req.tags);
     if (req.metadata) validateMetadata(req.metadata);
-    const threshold = req.threshold ?? 0;
-    const total = req.totalShares ?? 0;
+    const total = req.totalShares ?? req.validators?.length ?? 0;
+    // totalShares alone asks for a distributed key (the cluster picks its default threshold).
+    const threshold = req.threshold ?? (total >= 2 ? 2 : 0);
     if (threshold > 0 && total > 0 && threshold > total) {
       throw new NodeError('ERR_INVALID_PARAMS', `threshold ${threshold} is larger than totalShares ${total}`);
+    }
+    if (threshold === 1 && total > 1) {
+      throw new NodeError(
+        'ERR_INVALID_PARAMS',
+        `threshold 1 of ${total} would give every holder the whole key; use threshold ≥ 2, or omit threshold and totalShares for a local key`,
+      );
     }
     if (this.store.getKeyByName(req.name)) {
       throw new NodeError('ERR_KEY_EXISTS', `a key named "${req.name}" already exists`);
@@ -185,6 +192,9 @@ export class KeyService {
 
   list(f: { offset: number; limit: number; algorithm?: string; status?: string; tags?: string[] }) {
     const algorithm = f.algorithm ? resolveAlgorithm(f.algorithm) : undefined;
+    if (f.status && !(KEY_STATUSES as readonly string[]).includes(f.status)) {
+      throw new NodeError('ERR_INVALID_PARAMS', `status must be one of: ${KEY_STATUSES.join(', ')}`);
+    }
     return this.store.listKeys({ ...f, algorithm });
   }
 

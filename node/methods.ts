@@ -66,7 +66,14 @@ export function shareIdsOf(k: KeyRecord): string[] {
   return k.holders.map((_, i) => `${k.id}:${k.generation}:${i + 1}`);
 }
 
-function actorOf(c: Caller): string {
+/** A required id that clients send as a string or a number; stored as its decimal/text form. */
+function requiredId(p: Params, name: string): string {
+  const v = p.get(name);
+  if ((typeof v === 'string' && v.length > 0 && v.length <= 128) || (typeof v === 'number' && Number.isSafeInteger(v))) return String(v);
+  throw new NodeError('ERR_INVALID_PARAMS', `missing or invalid parameter "${name}" (a string or an integer)`);
+}
+
+export function actorOf(c: Pick<Caller, 'role' | 'name' | 'transport'>): string {
   return `${c.role}:${c.name}${c.transport === 'plaintext' ? '@loopback' : ''}`;
 }
 
@@ -119,12 +126,13 @@ export function buildMethods(d: MethodDeps): MethodTable {
     },
   });
 
-  const requireCluster = (what: string): ClusterOps => {
+  const requireCluster = (what: string, need?: number): ClusterOps => {
     const c = d.cluster();
     if (!c) {
       throw new NodeError(
         'ERR_NOT_ENOUGH_VALIDATORS',
-        `${what} needs a cluster; this validator has no peers configured (start the local cluster with npm start)`,
+        `${what} needs a cluster${need ? ` of at least ${need} validators` : ''}; this validator has no peers configured ` +
+          '(start the local 3-of-5 cluster with npm start)',
       );
     }
     return c;
@@ -348,7 +356,7 @@ export function buildMethods(d: MethodDeps): MethodTable {
         const threshold = p.int('threshold', { min: 1, max: 100 });
         const total = p.int('totalParts', { min: 1, max: 100 });
         if (threshold > total) throw new NodeError('ERR_INVALID_PARAMS', `threshold ${threshold} is larger than totalParts ${total}`);
-        const out = await requireCluster('distributeKey').distributeKey(key, threshold, total, validatorIds(p, 'validators'));
+        const out = await requireCluster(`distributing a key ${threshold}-of-${total}`, total).distributeKey(key, threshold, total, validatorIds(p, 'validators'));
         return { success: true, shareIds: shareIdsOf(out), groupPublicKey: toB64(out.publicKey) };
       },
     ),
@@ -436,7 +444,7 @@ export function buildMethods(d: MethodDeps): MethodTable {
           keyName: p.str('keyId', { maxLength: 256 }),
           shareIndex: p.int('shareIndex', { min: 0, max: 1_000_000 }),
           data: p.str('shareData', { allowEmpty: true, maxLength: 512 * 1024 }),
-          validatorId: String(p.get('validatorId') ?? ''),
+          validatorId: requiredId(p, 'validatorId'),
           createdAt: now,
         });
         return { shareId: id, stored: true, timestamp: Math.floor(now / 1000) };

@@ -10,7 +10,7 @@
  * audit chain detects edits and deletions except of the newest rows) or roll the whole file back.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createHmac, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { AlgorithmName } from '../crypto/algorithms.js';
@@ -152,6 +152,12 @@ export class Store {
   static async open(opts: StoreOptions): Promise<Store> {
     const isNew = !existsSync(opts.path);
     if (isNew) return Store.create(opts);
+    // A read-only reader of a WAL database makes -wal/-shm files; if the password turns out wrong,
+    // remove the ones this check made so that nothing on disk changes.
+    const sidecars = [`${opts.path}-wal`, `${opts.path}-shm`].filter((f) => !existsSync(f));
+    const undoSidecars = () => {
+      for (const f of sidecars) rmSync(f, { force: true });
+    };
     let kdf: KdfParams;
     let wrapped: Uint8Array;
     {
@@ -184,6 +190,7 @@ export class Store {
       dek = unwrapKey(kek, wrapped);
     } catch (e) {
       if (e instanceof CryptoError) {
+        undoSidecars();
         throw new NodeError(
           'ERR_UNAUTHENTICATED',
           `wrong password for ${opts.path}: the data key cannot be unwrapped. Nothing was changed on disk.`,

@@ -17,7 +17,7 @@ import { obtainPassword } from './password.js';
 import { Store } from './store.js';
 import { KeyService } from './key-service.js';
 import { LocalSecrets } from './local-secrets.js';
-import { buildMethods, VERSION } from './methods.js';
+import { actorOf, buildMethods, VERSION } from './methods.js';
 import { NodeError } from './errors.js';
 import { Metrics } from './metrics.js';
 import type { Logger } from './logger.js';
@@ -166,6 +166,11 @@ export class Validator {
       onError: (e, ctx) => {
         this.metrics.countError(ctx.method ?? 'none', ctx.expected);
         const who = ctx.caller ? `${ctx.caller.role}:${ctx.caller.name}` : undefined;
+        const code = (e as { code?: string }).code;
+        if (ctx.caller && ctx.method && code === 'ERR_FORBIDDEN') {
+          // A refused attempt on a key method is security-relevant: it goes to the audit chain too.
+          this.store.appendAudit({ actor: actorOf(ctx.caller), action: ctx.method.replace(/^kchain\./, ''), keyId: null, outcome: 'error:ERR_FORBIDDEN' }, new Date());
+        }
         if (ctx.expected || isExposedError(e)) {
           log.warn({ method: ctx.method, caller: who, code: (e as { code?: string }).code, msg: (e as Error).message }, 'request refused');
         } else {

@@ -286,9 +286,15 @@ export class RpcServer {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, mtls: boolean): void {
     req.on('error', () => {});
     res.on('error', () => {});
+    const path = pathOf(req.url);
+    // Liveness needs no credentials (probes and the local launcher carry none); it shows only
+    // healthy/version/uptime. Everything else is authenticated first.
+    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      this.serveHealth(res);
+      return;
+    }
     const caller = this.authenticate(req, res, mtls);
     if (caller === null) return;
-    const path = pathOf(req.url);
 
     if (RPC_PATH_SET.has(path)) {
       if (req.method !== 'POST') {
@@ -296,10 +302,6 @@ export class RpcServer {
         return;
       }
       this.readBody(req, res, (body) => void this.serveRpc(body, caller, res));
-      return;
-    }
-    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      this.serveHealth(res);
       return;
     }
     if (path === '/metrics' && this.opts.metrics && (req.method === 'GET' || req.method === 'HEAD')) {

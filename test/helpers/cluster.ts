@@ -8,11 +8,31 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { prepareLocalCluster, startValidator, healthOf, type LocalClusterLayout } from '../../node/local-cluster.js';
 import { createClientBundle } from '../../certs/files.js';
 import { RpcClient } from '../../node/rpc-client.js';
 
-let nextBase = 20000 + Math.floor(Math.random() * 200) * 50;
+let nextBase = 20000 + Math.floor(Math.random() * 400) * 50;
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose next `count` ports (base+1 … base+count) are all free right now. */
+export async function freeBasePort(count: number): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = nextBase;
+    nextBase = nextBase >= 39_000 ? 20_000 : nextBase + 50;
+    const ok = await Promise.all(Array.from({ length: count + 2 }, (_, k) => portFree(base + k + 1)));
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error('no free port range for a test cluster');
+}
 
 export interface TestCluster {
   layout: LocalClusterLayout;
@@ -35,8 +55,7 @@ export interface TestCluster {
 
 export async function startCluster(opts: { nodes: number; threshold?: number; env?: Record<string, string> } = { nodes: 5 }): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kchain-it-'));
-  const basePort = nextBase;
-  nextBase += 50;
+  const basePort = await freeBasePort(opts.nodes);
   const layout: LocalClusterLayout = { dir, nodes: opts.nodes, threshold: opts.threshold ?? Math.min(3, opts.nodes), basePort };
   await prepareLocalCluster(layout);
   await createClientBundle({ caDir: dir, outDir: dir, role: 'client', name: 'alice' });
