@@ -89,6 +89,8 @@ export interface PeerNetworkOptions {
    * anything else is answered as ERR_INTERNAL 'internal error' and logged here with its stack.
    */
   exposeError?: (err: unknown) => { code: string; message: string } | undefined;
+  /** Called when the outgoing connection to a peer opens (e.g. to catch up on missed state). */
+  onPeerConnected?: (peerId: number) => void;
 }
 
 export type PeerHandler = (
@@ -367,7 +369,16 @@ export class PeerNetwork {
       p.lastSeen = this.now();
       this.beats.set(ws, { missed: 0, outstanding: false, peerId: p.id, outgoing: true });
       this.log.info({ peer: p.id, address: p.address }, 'peer connected');
+      // Measure latency at once rather than one ping period later.
+      const stamp = Buffer.alloc(8);
+      stamp.writeDoubleBE(performance.now());
+      try {
+        ws.ping(stamp);
+      } catch {
+        // closing already
+      }
       this.checkWaiters();
+      this.opts.onPeerConnected?.(p.id);
     });
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary, p.id, ws, true));
     ws.on('pong', (payload) => this.onPong(ws, payload));

@@ -43,9 +43,24 @@ export interface ClusterServiceOptions {
 }
 
 /** How long a `pending` record may wait for its commit before a holder asks the others. */
-const PENDING_CHECK_MS = 15_000;
+const PENDING_CHECK_MS = 2_000;
+/** How long a gather waits for a holder before asking one more (a frozen peer costs this, not a timeout). */
+const HEDGE_MS = 250;
+
+type DeferredType = 'key.delete' | 'key.abort';
+interface Deferred {
+  type: DeferredType;
+  body: { keyId: string; generation?: number };
+  validators: number[];
+}
+
+/** The error code a holder answered with (the peer plane wraps remote errors as ERR_PEER_FAILED). */
+function remoteCode(e: Error): string | undefined {
+  const d = e as { code?: string; details?: { remote?: { code?: string } } };
+  return d.details?.remote?.code ?? d.code;
+}
 /** After this, a pending record nobody committed is dropped. */
-const PENDING_EXPIRE_MS = 60_000;
+const PENDING_EXPIRE_MS = 20_000;
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: Error };
 
@@ -56,6 +71,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   private readonly log: Logger;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping = false;
 
   constructor(o: ClusterServiceOptions) {
     this.o = o;
@@ -251,9 +267,9 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         );
         const failed = [...prepared].filter(([, r]) => !r.ok) as [number, { ok: false; error: Error }][];
         if (!failed.length) break;
-        const ok = [...prepared].filter(([, r]) => r.ok).map(([id]) => id);
-        await this.sendMany(ok, 'key.abort', () => ({ keyId: rec.id, generation: rec.generation }), session);
-        const codes = failed.map(([, r]) => (r.error as { code?: string }).code);
+        // Abort on every holder, also those that failed: a slow one may still store its prepare.
+        await this.deferable('key.abort', { keyId: rec.id, generation: rec.generation }, rec.holders, session);
+        const codes = failed.map(([, r]) => remoteCode(r.error));
         if (codes.includes('ERR_KEY_EXISTS')) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists in the cluster`);
         if (codes.every((c) => c === 'ERR_CONFLICT') && attempt < 8) {
           // Another coordinator is creating the same name right now: back off and try again;
@@ -294,43 +310,62 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         { validators: down },
       );
     }
-    // Self first (no network), then the others; ask only as many as needed, more if some fail.
+    // Self first (no network), then the others. Ask t holders; every HEDGE_MS without enough
+    // answers, or on each failure, ask one more, so a frozen holder costs a fraction of a second.
     const order = [...live].sort((a, b) => (a === this.o.selfId ? -1 : b === this.o.selfId ? 1 : a - b));
     const got: { id: number; share: Uint8Array }[] = [];
     const failed: [number, Error][] = [];
     const session = `gather:${key.id}:${Math.random().toString(36).slice(2)}`;
-    let next = 0;
     try {
-      while (got.length < t && next < order.length) {
-        const batch = order.slice(next, next + (t - got.length));
-        next += batch.length;
-        const res = await this.sendMany<{ shareIndex: number; share: string }>(
-          batch,
-          'share.get',
-          () => ({ keyId: key.id, generation: key.generation }),
-          session,
-        );
-        for (const [id, r] of res) {
-          if (!r.ok) {
-            failed.push([id, r.error]);
-            continue;
-          }
-          const idx = key.holders.indexOf(id) + 1;
-          const share = b64Field(r.value.share, 'share');
-          const expected = commitments[idx - 1];
-          if (!expected || toB64(hashCommitment(share, key.id, key.generation)) !== expected) {
-            wipe(share);
-            this.log.warn({ keyId: key.id, validator: id }, 'blame: validator returned a share that does not match its commitment');
-            this.store.appendAudit(
-              { actor: `validator:${id}`, action: 'blame', keyId: key.id, outcome: 'bad-share', detail: 'share does not match commitment' },
-              new Date(this.now()),
-            );
-            failed.push([id, new NodeError('ERR_PEER_FAILED', 'returned an invalid share')]);
-            continue;
-          }
-          got.push({ id, share });
-        }
-      }
+      await new Promise<void>((resolve) => {
+        let inFlight = 0;
+        let done = false;
+        let hedge: NodeJS.Timeout | null = null;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          if (hedge) clearInterval(hedge);
+          resolve();
+        };
+        const check = () => {
+          if (got.length >= t || (inFlight === 0 && order.length === 0)) finish();
+        };
+        const ask = () => {
+          const id = order.shift();
+          if (id === undefined) return;
+          inFlight++;
+          this.send<{ shareIndex: number; share: string }>(id, 'share.get', { keyId: key.id, generation: key.generation }, session)
+            .then(
+              (v) => {
+                const share = b64Field(v.share, 'share');
+                if (done) return wipe(share); // a hedged extra: not needed
+                const expected = commitments[key.holders.indexOf(id)];
+                if (!expected || toB64(hashCommitment(share, key.id, key.generation)) !== expected) {
+                  wipe(share);
+                  this.blame(key, id);
+                  failed.push([id, new NodeError('ERR_PEER_FAILED', 'returned an invalid share')]);
+                  ask();
+                  return;
+                }
+                got.push({ id, share });
+              },
+              (e: Error) => {
+                failed.push([id, e]);
+                ask();
+              },
+            )
+            .catch((e: Error) => failed.push([id, e]))
+            .finally(() => {
+              inFlight--;
+              check();
+            });
+        };
+        for (let i = 0; i < t; i++) ask();
+        hedge = setInterval(() => {
+          if (got.length < t && order.length > 0) ask();
+        }, HEDGE_MS);
+        check();
+      });
       if (got.length < t) {
         const down = key.holders.filter((h) => !this.live(h));
         const names = [...down, ...failed.map(([id]) => id)];
@@ -354,6 +389,14 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     } finally {
       for (const g of got) wipe(g.share);
     }
+  }
+
+  private blame(key: KeyRecord, id: number): void {
+    this.log.warn({ keyId: key.id, validator: id }, 'blame: validator returned a share that does not match its commitment');
+    this.store.appendAudit(
+      { actor: `validator:${id}`, action: 'blame', keyId: key.id, outcome: 'bad-share', detail: 'share does not match commitment' },
+      new Date(this.now()),
+    );
   }
 
   async gatherShares(key: KeyRecord, minShares: number | undefined): Promise<{ available: number[]; required: number }> {
@@ -396,10 +439,29 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
       else pending.push(id);
     }
     if (pending.length) {
-      this.store.putSession(`delete:${key.id}`, 'delete', { keyId: key.id, validators: pending }, this.now());
+      this.defer('key.delete', { keyId: key.id }, pending, session);
       this.log.warn({ keyId: key.id, validators: pending }, 'key deleted where reachable; will finish on the others when they return');
     }
     return { deletedShares, pending: pending.sort((a, b) => a - b) };
+  }
+
+  /**
+   * Sends `type` to every listed validator; those that cannot be reached or fail now get it
+   * again from the sweep until they confirm (a deferred delete or abort survives restarts).
+   */
+  private async deferable(type: DeferredType, body: { keyId: string; generation?: number }, ids: number[], session: string): Promise<void> {
+    const res = await this.sendMany(ids.filter((id) => this.live(id)), type, () => body, session);
+    const left = ids.filter((id) => !(res.get(id)?.ok ?? false));
+    if (left.length) this.defer(type, body, left, session);
+  }
+
+  private defer(type: DeferredType, body: { keyId: string; generation?: number }, validators: number[], session: string): void {
+    this.store.putSession(`${type}:${session}`, 'deferred', { type, body, validators } satisfies Deferred, this.now());
+  }
+
+  /** A peer came back: finish what it missed now rather than at the next sweep. */
+  onPeerConnected(): void {
+    setTimeout(() => void this.sweep().catch((e) => this.log.error({ err: e }, 'sweep failed')), 50).unref();
   }
 
   /** Best-effort replication of a metadata change (name, tags, status) to every other validator. */
@@ -542,16 +604,26 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
 
   /** Finishes deletions on validators that were down, and resolves pending records. */
   private async sweep(): Promise<void> {
-    for (const s of this.store.listSessions<{ keyId: string; validators: number[] }>()) {
-      if (s.kind !== 'delete') continue;
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      await this.sweepOnce();
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async sweepOnce(): Promise<void> {
+    for (const s of this.store.listSessions<Deferred>()) {
+      if (s.kind !== 'deferred') continue;
       const reachable = s.state.validators.filter((v) => this.live(v));
       if (!reachable.length) continue;
-      const res = await this.sendMany(reachable, 'key.delete', () => ({ keyId: s.state.keyId }), s.id);
+      const res = await this.sendMany(reachable, s.state.type, () => s.state.body, s.id);
       const left = s.state.validators.filter((v) => !(res.get(v)?.ok ?? false));
-      if (left.length) this.store.putSession(s.id, 'delete', { ...s.state, validators: left }, this.now());
+      if (left.length) this.store.putSession(s.id, 'deferred', { ...s.state, validators: left }, this.now());
       else {
         this.store.deleteSession(s.id);
-        this.log.info({ keyId: s.state.keyId }, 'deferred deletion finished on every validator');
+        this.log.info({ keyId: s.state.body.keyId, type: s.state.type }, 'deferred operation finished on every validator');
       }
     }
     const now = this.now();

@@ -78,6 +78,7 @@ export class Validator {
       identifyPeerCertificate: (der) => identify(new X509Certificate(der).subjectAltName),
       exposeError: (e) => (isExposedError(e) ? { code: e.code, message: e.message } : undefined),
       requestTimeoutMs: config.limits.peerTimeoutMs,
+      onPeerConnected: () => this.cluster?.onPeerConnected(),
       log: log.child({ plane: 'peer' }),
     });
     this.cluster = new ClusterService({
