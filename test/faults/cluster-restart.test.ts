@@ -284,8 +284,8 @@ test('behavior: decrypts keep working while a holder is killed (SIGKILL) and res
   await keyWorksEverywhere(k.key.id, 'ml-kem-768');
 });
 
-// Waits up to ~75 s for PENDING_EXPIRE_MS; set KCHAIN_SKIP_SWEEP_WAIT=1 to skip it in quick runs.
-test('behavior: after the sweep (≤ ~75 s from an interrupted creation) no pending record remains and every key is on all five validators or on none', {
+// Waits up to ~35 s for PENDING_EXPIRE_MS (20 s) plus a sweep; set KCHAIN_SKIP_SWEEP_WAIT=1 to skip it in quick runs.
+test('behavior: after the sweep (≤ ~35 s from an interrupted creation) no pending record remains and every key is on all five validators or on none', {
   skip: process.env.KCHAIN_SKIP_SWEEP_WAIT ? 'KCHAIN_SKIP_SWEEP_WAIT is set' : false,
 }, async () => {
   const earliest = Math.min(...[...attempts.values()].map((a) => a.startedAt));
@@ -295,7 +295,7 @@ test('behavior: after the sweep (≤ ~75 s from an interrupted creation) no pend
   await waitFor(async () => {
     last = problems(await listAll());
     return last.length === 0;
-  }, Math.max(5_000, latest + 75_000 - Date.now()), 'no pending or partial key anywhere', 1_000).catch((e: Error) => {
+  }, Math.max(5_000, latest + 35_000 - Date.now()), 'no pending or partial key anywhere', 1_000).catch((e: Error) => {
     throw new Error(`${e.message}; still: ${last.join('; ')}`);
   });
   timings.push(`all pending records resolved ${Math.round(performance.now() - t0)} ms into the last test, ${Math.round((Date.now() - earliest) / 1000)} s after the first and ${Math.round((Date.now() - latest) / 1000)} s after the last interrupted createKey`);
