@@ -8,24 +8,8 @@ import { NodeError } from './errors.js';
 import { KEY_STATUSES } from './key-service.js';
 import type { KeyRecord, KeyStatus } from './store.js';
 
-export interface WireKey {
-  id: string;
-  name: string;
-  algorithm: string;
-  keyType: string;
-  publicKey: string;
-  status: string;
-  tags: string[];
-  metadata: string | null;
-  distributed: boolean;
-  threshold: number | null;
-  totalShares: number | null;
-  generation: number;
-  holders: number[];
-  commitments: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
+/** A KeyRecord as JSON: the same fields, the public key as standard base64. */
+export type WireKey = Omit<KeyRecord, 'publicKey'> & { publicKey: string };
 
 export function keyToWire(k: KeyRecord): WireKey {
   return { ...k, publicKey: toB64(k.publicKey) };

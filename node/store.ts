@@ -100,6 +100,26 @@ interface KeyRow {
   updated_at: number;
 }
 
+export interface BlobQuery {
+  keyName: string;
+  shareId?: string;
+  validatorId?: string;
+}
+
+function blobFilter(q: BlobQuery): { where: string; args: unknown[] } {
+  const where = ['key_name = ?'];
+  const args: unknown[] = [q.keyName];
+  if (q.shareId) {
+    where.push('id = ?');
+    args.push(q.shareId);
+  }
+  if (q.validatorId) {
+    where.push('validator_id = ?');
+    args.push(q.validatorId);
+  }
+  return { where: where.join(' AND '), args };
+}
+
 const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 function rowToKey(r: KeyRow): KeyRecord {
@@ -530,19 +550,10 @@ export class Store {
     );
   }
 
-  findBlobs(q: { keyName: string; shareId?: string; validatorId?: string }): BlobRecord[] {
-    const where = ['key_name = ?'];
-    const args: unknown[] = [q.keyName];
-    if (q.shareId) {
-      where.push('id = ?');
-      args.push(q.shareId);
-    }
-    if (q.validatorId) {
-      where.push('validator_id = ?');
-      args.push(q.validatorId);
-    }
+  findBlobs(q: BlobQuery): BlobRecord[] {
+    const { where, args } = blobFilter(q);
     const rows = this.db
-      .prepare(`SELECT * FROM blobs WHERE ${where.join(' AND ')} ORDER BY created_at, id`)
+      .prepare(`SELECT * FROM blobs WHERE ${where} ORDER BY created_at, id`)
       .all(...args) as {
       id: string;
       key_name: string;
@@ -566,18 +577,8 @@ export class Store {
     });
   }
 
-  deleteBlobs(q: { keyName: string; shareId?: string; validatorId?: string }): number {
-    const where = ['key_name = ?'];
-    const args: unknown[] = [q.keyName];
-    if (q.shareId) {
-      where.push('id = ?');
-      args.push(q.shareId);
-    }
-    if (q.validatorId) {
-      where.push('validator_id = ?');
-      args.push(q.validatorId);
-    }
-    const w = where.join(' AND ');
+  deleteBlobs(q: BlobQuery): number {
+    const { where: w, args } = blobFilter(q);
     const n = this.durable(() => {
       this.db.prepare(`UPDATE blobs SET sealed = zeroblob(length(sealed)) WHERE ${w}`).run(...args);
       return this.db.prepare(`DELETE FROM blobs WHERE ${w}`).run(...args).changes;
