@@ -740,9 +740,3 @@ function finalize(s: DkgCoordinatorState): CoordinatorOutput {
     revealed: r.revealed,
   }));
 }
-
-/** The 32/48-byte group key of a frost public package (re-exported for node/). */
-export function groupKeyOf(alg: DkgAlgorithm, data: DkgPublicData): Uint8Array {
-  if (data.scheme === 'bls-feldman') return unb64(data.commitments[0]!);
-  return frostGroupKey(frostSuite(alg), data.public);
-}

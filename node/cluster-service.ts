@@ -24,6 +24,7 @@ import { splitSecret, combineShares, hashCommitment } from '../crypto/shamir.js'
 import { newKeyId } from '../crypto/key-id.js';
 import { equalBytes, toB64, wipe } from '../crypto/bytes.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
+import { isThresholdKey, type ThresholdService } from './threshold-service.js';
 import { NodeError } from './errors.js';
 import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
 import type { CreateRequest, Distributor, SecretAccess } from './key-service.js';
@@ -72,6 +73,8 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  /** Keys that are never rebuilt (DKG, Feldman-dealt BLS) are delegated here. */
+  private threshold: ThresholdService | null = null;
 
   constructor(o: ClusterServiceOptions) {
     this.o = o;
@@ -82,8 +85,17 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     this.registerHandlers();
   }
 
+  setThreshold(t: ThresholdService): void {
+    this.threshold = t;
+  }
+
   canCreateThreshold(_alg: AlgorithmName): boolean {
-    return false;
+    return this.threshold !== null;
+  }
+
+  private requireThreshold(): ThresholdService {
+    if (!this.threshold) throw new NodeError('ERR_UNSUPPORTED', 'threshold keys are not available on this validator');
+    return this.threshold;
   }
 
   start(): void {
@@ -173,11 +185,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
 
   async createDistributed(req: CreateRequest & { algorithm: AlgorithmName; keyType: KeyType }): Promise<KeyRecord> {
     if (ALGORITHMS[req.algorithm].thresholdSupport) {
-      throw new NodeError(
-        'ERR_UNSUPPORTED',
-        `${req.algorithm} keys are made by distributed key generation, which this release does not have yet; ` +
-          'use bls12-381, secp256k1 or ed25519 with threshold/totalShares for a Shamir-shared key',
-      );
+      return this.requireThreshold().createThresholdKey({ ...req, algorithm: req.algorithm as 'bls-threshold' | 'frost-secp256k1' | 'frost-ed25519' });
     }
     const n = req.totalShares || req.validators?.length || this.o.defaults.totalShares;
     const t = req.threshold || Math.min(this.o.defaults.threshold, n);
@@ -221,6 +229,9 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     if (ALGORITHMS[key.algorithm].thresholdSupport) {
       throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} keys are distributed by DKG at creation`);
     }
+    // A local BLS key is dealt with Feldman commitments and from then on signs by partial
+    // signatures: it is never rebuilt again.
+    if (key.algorithm === 'bls12-381' && this.threshold) return this.threshold.distributeKey(key, t, n, named);
     if (t < 2) throw new NodeError('ERR_INVALID_PARAMS', 'threshold must be at least 2 to distribute a key');
     if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key "${key.name}" is ${key.status}`);
     const holders = this.chooseHolders(n, named);
@@ -299,6 +310,9 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
 
   /** Gathers t valid shares from live holders, rebuilds the secret for `fn`, wipes it. */
   async withSecret<T>(key: KeyRecord, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+    if (isThresholdKey(key)) {
+      throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" signs by threshold signatures and is never rebuilt`);
+    }
     const t = key.threshold!;
     const commitments = JSON.parse(key.commitments ?? '[]') as string[];
     const live = key.holders.filter((h) => this.live(h));
@@ -398,14 +412,18 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   }
 
   async gatherShares(key: KeyRecord, minShares: number | undefined): Promise<{ available: number[]; required: number }> {
+    if (isThresholdKey(key)) return this.requireThreshold().gatherShares(key, minShares);
     const session = `check:${key.id}`;
     const res = await this.sendMany<{ ok: boolean }>(key.holders, 'share.check', () => ({ keyId: key.id, generation: key.generation }), session);
     const available = [...res].filter(([, r]) => r.ok && r.value.ok).map(([id]) => id).sort((a, b) => a - b);
     return { available, required: Math.max(key.threshold ?? 1, minShares ?? 0) };
   }
 
-  async thresholdSign(key: KeyRecord): Promise<{ signature: Uint8Array; participantIds: number[] }> {
-    throw new NodeError('ERR_UNSUPPORTED', `threshold signing of ${key.algorithm} keys is not available in this release`);
+  async thresholdSign(key: KeyRecord, message: Uint8Array, participants?: number[]): Promise<{ signature: Uint8Array; participantIds: number[] }> {
+    if (!isThresholdKey(key)) {
+      throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" (${key.algorithm}) is not a threshold key`);
+    }
+    return this.requireThreshold().thresholdSign(key, message, participants);
   }
 
   async reshareKey(key: KeyRecord): Promise<KeyRecord> {
@@ -557,6 +575,8 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
       const key = this.store.getKey(keyId);
       if (!key) throw new NodeError('ERR_KEY_NOT_FOUND', `no key ${keyId} here`);
       if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key ${keyId} is ${key.status} here`);
+      // Never release a share of a key that is never rebuilt: t such shares would be the key.
+      if (isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key ${keyId} is a threshold key; its shares never leave this validator`);
       const s = this.store.getShare(keyId, Number(b.generation));
       if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${keyId} generation ${b.generation} here`);
       this.store.appendAudit(

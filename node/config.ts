@@ -51,6 +51,8 @@ export interface NodeConfig {
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly peers: readonly { readonly id: number; readonly address: string }[];
   readonly cluster: { readonly threshold: number; readonly totalShares: number };
+  /** Fault injection for tests (env KCHAIN_TEST_CORRUPT_PARTIALS=1); false in normal use. */
+  readonly testFaults: { readonly corruptPartials: boolean };
 }
 
 export interface LoadedConfig {
@@ -537,9 +539,14 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     );
   }
 
+  // Fault injection for the project's own fault tests only; never set in production.
+  const corruptPartials = parseBoolText(env.KCHAIN_TEST_CORRUPT_PARTIALS ?? 'false') === true;
+  if (corruptPartials) warnings.push('KCHAIN_TEST_CORRUPT_PARTIALS is set: this validator sends corrupt partial signatures (fault test)');
+
   const config: NodeConfig = {
     id, host, port, dataDir, tls, plaintextLoopback, plaintextRole, bearerToken, limits, password, kdf,
     log: { level, file: logFile }, peers, cluster: { threshold, totalShares },
+    testFaults: { corruptPartials },
   };
   return deepFreeze({ config, warnings, file });
 }

@@ -143,6 +143,44 @@ async function waitHealthy(l: LocalClusterLayout, children: Map<number, ChildPro
     if (Date.now() > deadline) throw new Error(`validators ${[...pending].join(', ')} did not become healthy within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 150));
   }
+  // Healthy is not ready: a key ceremony needs every validator connected to every other.
+  const unmeshed = new Set(children.keys());
+  while (unmeshed.size && l.nodes > 1) {
+    await Promise.all(
+      [...unmeshed].map(async (i) => {
+        const seen = await peersSeen(portOf(l, i));
+        if (seen !== null && seen >= l.nodes - 1) unmeshed.delete(i);
+      }),
+    );
+    if (!unmeshed.size) break;
+    if (Date.now() > deadline) throw new Error(`validators ${[...unmeshed].join(', ')} did not connect to all their peers within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** How many peers validator `port` reports connected (kchain.health over loopback plaintext). */
+function peersSeen(port: number): Promise<number | null> {
+  return new Promise((res) => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'kchain.health' });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/ext/kchain/rpc', method: 'POST', timeout: 1000, headers: { 'content-type': 'application/json' } },
+      (r) => {
+        let text = '';
+        r.on('data', (c) => (text += c));
+        r.on('end', () => {
+          try {
+            const v = (JSON.parse(text) as { result?: { validators?: Record<string, boolean> } }).result?.validators ?? {};
+            res(Object.values(v).filter(Boolean).length - 1);
+          } catch {
+            res(null);
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => res(null));
+    req.end(body);
+  });
 }
 
 function readLayout(dir: string): LocalClusterLayout | null {

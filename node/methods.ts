@@ -12,6 +12,7 @@ import type { FieldDecl, Params } from '../rpc/params.js';
 import { NodeError } from './errors.js';
 import type { KeyService } from './key-service.js';
 import type { KeyRecord, Store } from './store.js';
+import { isThresholdKey } from './threshold-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -301,7 +302,15 @@ export function buildMethods(d: MethodDeps): MethodTable {
       ['keyId', 'message', 'algorithm', 'prehashed'],
       keyIdField,
       async (p) => {
-        const r = await d.keys.sign(p.str('keyId'), p.bytes('message'), p.optStr('algorithm'), p.optBool('prehashed') ?? false);
+        const key = d.keys.usable(p.str('keyId'));
+        if (isThresholdKey(key)) {
+          // A key that is never rebuilt signs by partial signatures, whichever method is called.
+          d.keys.checkFamily(key, p.optStr('algorithm'));
+          if (p.optBool('prehashed')) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} signs the message itself; prehashed is not supported`);
+          const r = await requireCluster('threshold signing').thresholdSign(key, p.bytes('message'), undefined);
+          return { signature: toB64(r.signature), publicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
+        }
+        const r = await d.keys.sign(key.id, p.bytes('message'), p.optStr('algorithm'), p.optBool('prehashed') ?? false);
         return {
           signature: toB64(r.signature),
           publicKey: toB64(r.key.publicKey),
@@ -399,7 +408,7 @@ export function buildMethods(d: MethodDeps): MethodTable {
         const cluster = requireCluster('thresholdSign');
         let signature: Uint8Array;
         let participantIds: number[];
-        if (ALGORITHMS[key.algorithm as AlgorithmName].thresholdSupport) {
+        if (isThresholdKey(key)) {
           ({ signature, participantIds } = await cluster.thresholdSign(key, message, participants));
         } else {
           const r = await d.keys.sign(key.id, message, undefined, false);

@@ -155,7 +155,7 @@ interface PendingNonces {
 const KIND_COORD = 'dkg-coordinator';
 const KIND_HOLDER = 'dkg-participant';
 const SWEEP_MS = 2_000;
-/** How long a coordinator keeps retrying dkg.abort to holders that were down. */
+/** How long a coordinator keeps retrying dkg.abort / dkg.commit to holders that were down. */
 const ABORT_RETRY_MS = 10 * 60_000;
 
 const sortNum = (a: number, b: number) => a - b;
@@ -425,23 +425,26 @@ export class ThresholdService {
    * row says `committing` before the first commit goes out, so a restart commits again rather
    * than aborting a key some holders already use.
    */
-  private async commitEverywhere(active: KeyRecord, sessionId: string): Promise<void> {
-    this.store.putSession(sessionId, KIND_COORD, { phase: 'committing', key: keyToWire(active) }, this.now());
+  private async commitEverywhere(active: KeyRecord, sessionId: string, since = this.now()): Promise<void> {
+    this.store.putSession(sessionId, KIND_COORD, { phase: 'committing', key: keyToWire(active), since }, this.now());
     const res = await Promise.all(
       active.holders.map(async (id) => {
         try {
           await this.send(id, 'dkg.commit', { key: keyToWire(active) }, `commit:${active.id}`);
           return null;
         } catch (e) {
-          return [id, errorText(e)] as const;
+          return { id, why: errorText(e), silent: ['ERR_UNAVAILABLE', 'ERR_TIMEOUT'].includes(remoteCode(e) ?? '') };
         }
       }),
     );
-    const missed = res.filter((r): r is readonly [number, string] => r !== null);
-    if (missed.length) {
+    const missed = res.filter((r) => r !== null);
+    for (const m of missed.filter((x) => !x.silent)) {
+      this.log.error({ keyId: active.id, validator: m.id, err: m.why }, 'a holder refused the commit of a confirmed key');
+    }
+    if (missed.some((x) => x.silent) && this.now() - since < ABORT_RETRY_MS) {
       // Every holder confirmed, so the key exists; a holder that missed the commit learns it from
-      // its peers (ClusterService sweep, key.status) or from this validator's sweep.
-      this.log.warn({ keyId: active.id, validators: missed.map(([id]) => id) }, 'commit did not reach every holder; they will converge');
+      // its peers (ClusterService sweep, key.status) or from this validator's sweep, which retries.
+      this.log.warn({ keyId: active.id, validators: missed.map((x) => x.id) }, 'commit did not reach every holder; they will converge');
     } else {
       this.store.deleteSession(sessionId);
     }
@@ -476,10 +479,10 @@ export class ThresholdService {
   }
 
   /** Applies a participant step's verdict: throws its refusal, or returns its reply. */
-  private outcome(c: LiveCeremony, out: ParticipantOutput): unknown {
+  private outcome(c: LiveCeremony, out: ParticipantOutput, persist = true): unknown {
     if (out.error) throw new NodeError(out.error.code, out.error.message, { validators: out.error.validators });
     c.state = out.state;
-    if (!out.ignored) this.persistHolder(c);
+    if (persist && !out.ignored) this.persistHolder(c);
     return out.reply ?? { ok: true };
   }
 
@@ -496,10 +499,16 @@ export class ThresholdService {
     return { id: keyId, name, tags, metadata, createdAt: d.createdAt as number };
   }
 
-  private holderStep(b: { session?: unknown }, ctx: Ctx, ev: ParticipantEvent): unknown {
+  /** The live ceremony a holder-side message belongs to (body and envelope must name the same session). */
+  private ceremonyOf(b: { session?: unknown } | null, ctx: Ctx): LiveCeremony {
     if (b?.session !== ctx.session) throw new NodeError('ERR_INVALID_PARAMS', 'the message names another session than its envelope');
-    const c = this.ceremony(b?.session);
-    return this.outcome(c, stepParticipant(c.state, ev));
+    return this.ceremony(b.session);
+  }
+
+  private holderStep(b: { session?: unknown }, ctx: Ctx, ev: ParticipantEvent): unknown {
+    const c = this.ceremonyOf(b, ctx);
+    // Received shares live in memory only: a share changes no persisted phase.
+    return this.outcome(c, stepParticipant(c.state, ev), ev.kind !== 'share');
   }
 
   private registerDkgHandlers(): void {
@@ -532,7 +541,7 @@ export class ThresholdService {
     });
 
     this.on(DKG_MSG.round2, async (b, ctx) => {
-      const c = this.ceremony(b?.session);
+      const c = this.ceremonyOf(b, ctx);
       const out = stepParticipant(c.state, { kind: 'transcript', from: ctx.from, broadcasts: b.broadcasts });
       const reply = this.outcome(c, out);
       // Shares go point-to-point, holder → holder, before this holder answers the coordinator.
@@ -553,7 +562,7 @@ export class ThresholdService {
     this.on(DKG_MSG.reveal, (b, ctx) => this.holderStep(b, ctx, { kind: 'reveal', from: ctx.from, complainers: b?.complainers }));
 
     this.on(DKG_MSG.finalize, (b, ctx) => {
-      const c = this.ceremony(b?.session);
+      const c = this.ceremonyOf(b, ctx);
       const out = stepParticipant(c.state, { kind: 'finalize', from: ctx.from, qual: b.qual, complaints: b.complaints, revealed: b.revealed });
       if (out.error) throw new NodeError(out.error.code, out.error.message, { validators: out.error.validators });
       const r = out.result!;
@@ -598,10 +607,11 @@ export class ThresholdService {
       const row = this.store.getSession<{ params?: DkgParams }>(`dkgp:${keyId}`);
       const coordinator = c?.state.params.coordinator ?? row?.state.params?.coordinator;
       if (coordinator !== undefined && coordinator !== ctx.from) throw new NodeError('ERR_INVALID_PARAMS', 'only the ceremony coordinator may abort it');
+      if (coordinator === undefined) return { ok: true }; // nothing of that ceremony here
       if (c) this.forget(c, true);
       this.store.deleteSession(`dkgp:${keyId}`);
       const mine = keyId ? this.store.getKey(keyId) : undefined;
-      if (mine?.status === 'pending') {
+      if (mine?.status === 'pending' && isThresholdKey(mine)) {
         this.store.deleteKey(keyId);
         this.store.appendAudit({ actor: `validator:${ctx.from}`, action: 'dkg.abort', keyId, outcome: 'ok' }, new Date(this.now()));
       }
@@ -808,6 +818,16 @@ export class ThresholdService {
         }
         for (const r of o.send) issue(r);
       };
+      // A machine that throws (it should not) ends the session with that error instead of a hang.
+      const feed = (ev: SignEvent) => {
+        if (finished) return;
+        try {
+          handle(step(state, ev));
+        } catch (e) {
+          finished = true;
+          reject(e);
+        }
+      };
       const issue = (r: SignRequest) => {
         const sent = this.send(r.to, r.type, r.body, session);
         if (r.type === TSIGN_MSG.cancel) {
@@ -815,8 +835,8 @@ export class ThresholdService {
           return;
         }
         sent.then(
-          (value) => !finished && handle(step(state, { kind: 'reply', from: r.to, attempt: r.attempt, value })),
-          (e) => !finished && handle(step(state, { kind: 'failed', from: r.to, attempt: r.attempt, reason: errorText(e) })),
+          (value) => feed({ kind: 'reply', from: r.to, attempt: r.attempt, value }),
+          (e) => feed({ kind: 'failed', from: r.to, attempt: r.attempt, reason: errorText(e) }),
         );
       };
       try {
@@ -998,7 +1018,7 @@ export class ThresholdService {
     if (st.phase === 'committing' && st.key) {
       const rec = keyFromWire(st.key);
       this.log.info({ keyId: rec.id }, 'resuming the commit of a confirmed threshold key');
-      await this.commitEverywhere(rec, id);
+      await this.commitEverywhere(rec, id, Number(st.since) || this.now());
       return;
     }
     const params = st.params as DkgParams | undefined;

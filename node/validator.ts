@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { PeerNetwork } from '../cluster/peer-network.js';
 import { ClusterService } from './cluster-service.js';
+import { ThresholdService } from './threshold-service.js';
 import { loadTlsFiles } from '../certs/files.js';
 import { identityFromSubjectAltName } from '../certs/identity.js';
 import { RpcServer } from '../rpc/server.js';
@@ -37,6 +38,7 @@ export class Validator {
   readonly metrics: Metrics;
   private server: RpcServer | null = null;
   private cluster: ClusterService | null = null;
+  private threshold: ThresholdService | null = null;
   private readonly identityKey: KeyObject;
   private readonly startedAt = Date.now();
   private closing = false;
@@ -90,6 +92,19 @@ export class Validator {
       defaults: config.cluster,
       timeoutMs: config.limits.peerTimeoutMs,
     });
+    this.threshold = new ThresholdService({
+      selfId: config.id,
+      store: this.store,
+      network,
+      log: log.child({ plane: 'threshold' }),
+      timeoutMs: config.limits.peerTimeoutMs,
+      members: () => this.cluster!.members(),
+      live: (id) => id === config.id || network.connectedPeers().includes(id),
+      defaults: config.cluster,
+      faults: { corruptPartials: config.testFaults.corruptPartials },
+    });
+    this.threshold.registerHandlers();
+    this.cluster.setThreshold(this.threshold);
     this.keys.setDistributor(this.cluster);
     this.metrics.gauge('kchain_peer_frames_total', () =>
       Object.fromEntries(Object.entries(network.counters()).map(([k, v]) => [`kind="${k}"`, v])),
@@ -98,6 +113,7 @@ export class Validator {
       Object.fromEntries(Object.entries(network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])),
     );
     this.cluster.start();
+    this.threshold.start();
   }
 
   static async create(deps: ValidatorDeps): Promise<Validator> {
@@ -199,6 +215,7 @@ export class Validator {
     if (this.closing) return;
     this.closing = true;
     await this.server?.close();
+    this.threshold?.stop();
     await this.cluster?.stop();
     this.store.close();
     this.log.info('validator stopped');
