@@ -25,6 +25,7 @@ import { newKeyId } from '../crypto/key-id.js';
 import { equalBytes, toB64, wipe } from '../crypto/bytes.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
 import { isThresholdKey, type ThresholdService } from './threshold-service.js';
+import { chooseHolders } from './holders.js';
 import { NodeError } from './errors.js';
 import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
 import type { CreateRequest, Distributor, SecretAccess } from './key-service.js';
@@ -151,37 +152,10 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
 
   // ---- create / distribute -------------------------------------------------------------------
 
-  /** Chooses the holders: the named validators, or the n lowest-numbered live members, self first. */
   private chooseHolders(n: number, named: number[] | undefined): number[] {
-    const members = this.members();
-    if (named) {
-      const unknown = named.filter((v) => !members.includes(v));
-      if (unknown.length) {
-        throw new NodeError('ERR_INVALID_PARAMS', `unknown validators: ${unknown.join(', ')}; this cluster has ${members.join(', ')}`);
-      }
-      if (named.length !== n) {
-        throw new NodeError('ERR_INVALID_PARAMS', `${named.length} validators named for ${n} shares; name exactly ${n}`);
-      }
-      return named;
-    }
-    if (members.length < n) {
-      throw new NodeError(
-        'ERR_NOT_ENOUGH_VALIDATORS',
-        `${n} shares need ${n} validators; this cluster has ${members.length} (${members.join(', ')})`,
-        { validators: members },
-      );
-    }
-    const live = members.filter((m) => this.live(m));
-    if (live.length < n) {
-      const down = members.filter((m) => !this.live(m));
-      throw new NodeError(
-        'ERR_NOT_ENOUGH_VALIDATORS',
-        `${n} shares need ${n} live validators; only ${live.length} are reachable (down: ${down.join(', ')})`,
-        { validators: down },
-      );
-    }
-    return [this.o.selfId, ...live.filter((m) => m !== this.o.selfId)].slice(0, n).sort((a, b) => a - b);
+    return chooseHolders({ selfId: this.o.selfId, members: this.members(), live: (id) => this.live(id), n, named });
   }
+
 
   async createDistributed(req: CreateRequest & { algorithm: AlgorithmName; keyType: KeyType }): Promise<KeyRecord> {
     if (ALGORITHMS[req.algorithm].thresholdSupport) {

@@ -86,6 +86,7 @@ import {
   type SignRequest,
 } from '../cluster/threshold-sign.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
+import { chooseHolders } from './holders.js';
 import { NodeError, type NodeErrorCode } from './errors.js';
 import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
 import { validateMetadata, validateName, validateTags } from './key-service.js';
@@ -272,30 +273,10 @@ export class ThresholdService {
 
   // ---- holders -------------------------------------------------------------------------------
 
-  /** The named validators, or the n lowest-numbered live members with this one first. */
   private chooseHolders(n: number, named: number[] | undefined): number[] {
-    const members = this.o.members();
-    if (named) {
-      const unknown = named.filter((v) => !members.includes(v));
-      if (unknown.length) throw new NodeError('ERR_INVALID_PARAMS', `unknown validators: ${unknown.join(', ')}; this cluster has ${members.join(', ')}`);
-      if (named.length !== n) throw new NodeError('ERR_INVALID_PARAMS', `${named.length} validators named for ${n} shares; name exactly ${n}`);
-      const down = named.filter((v) => !this.o.live(v));
-      if (down.length) {
-        throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `validators ${down.join(', ')} are not reachable; a key ceremony needs every named validator`, { validators: down });
-      }
-      return [...named].sort(sortNum);
-    }
-    if (members.length < n) {
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `${n} shares need ${n} validators; this cluster has ${members.length} (${members.join(', ')})`, { validators: members });
-    }
-    const live = members.filter((m) => this.o.live(m));
-    if (live.length < n) {
-      const down = members.filter((m) => !this.o.live(m));
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `${n} shares need ${n} live validators; only ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
-    }
-    const self = this.o.selfId;
-    return [...(live.includes(self) ? [self] : []), ...live.filter((m) => m !== self)].slice(0, n).sort(sortNum);
+    return chooseHolders({ selfId: this.o.selfId, members: this.o.members(), live: this.o.live, n, named });
   }
+
 
   private sizes(t: number | undefined, n: number | undefined, named: number[] | undefined): { t: number; n: number } {
     const total = n || named?.length || this.o.defaults?.totalShares || 0;
