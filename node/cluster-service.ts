@@ -378,7 +378,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   }
 
   private blame(key: KeyRecord, id: number): void {
-    this.log.warn({ keyId: key.id, validator: id }, 'blame: validator returned a share that does not match its commitment');
+    this.log.warn({ keyId: key.id, peer: id }, 'blame: validator returned a share that does not match its commitment');
     this.store.appendAudit(
       { actor: `validator:${id}`, action: 'blame', keyId: key.id, outcome: 'bad-share', detail: 'share does not match commitment' },
       new Date(this.now()),
@@ -620,6 +620,10 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     }
     const now = this.now();
     for (const k of this.store.listKeys({ offset: 0, limit: 1000, status: 'pending' }).keys) {
+      // Threshold ceremonies belong to ThresholdService: only their coordinator may commit or abort
+      // them (expiring one here while its coordinator is away could leave a key active on the
+      // coordinator alone).
+      if (isThresholdKey(k) || ALGORITHMS[k.algorithm].thresholdSupport) continue;
       if (now - k.updatedAt < PENDING_CHECK_MS) continue;
       const others = k.holders.filter((h) => h !== this.o.selfId && this.live(h));
       const res = await this.sendMany<{ key: unknown }>(others, 'key.status', () => ({ keyId: k.id }), `sweep:${k.id}`);

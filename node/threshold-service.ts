@@ -390,7 +390,7 @@ export class ThresholdService {
             // A holder that answers (even with an error) has heard the abort; only silence is retried.
             const code = remoteCode(e);
             if (code === 'ERR_UNAVAILABLE' || code === 'ERR_TIMEOUT') undelivered.push(id);
-            this.log.debug({ keyId: params.keyId, validator: id, err: errorText(e) }, 'abort not accepted');
+            this.log.debug({ keyId: params.keyId, peer: id, err: errorText(e) }, 'abort not accepted');
           }),
         ),
     );
@@ -419,8 +419,27 @@ export class ThresholdService {
       }),
     );
     const missed = res.filter((r) => r !== null);
-    for (const m of missed.filter((x) => !x.silent)) {
-      this.log.error({ keyId: active.id, validator: m.id, err: m.why }, 'a holder refused the commit of a confirmed key');
+    const refused = missed.filter((x) => !x.silent);
+    for (const m of refused) {
+      this.log.error({ keyId: active.id, peer: m.id, err: m.why }, 'a holder refused the commit of a confirmed key');
+    }
+    if (active.holders.length - refused.length < (active.threshold ?? 1)) {
+      // Too few holders still have their share: the key could never sign. Never leave it active
+      // here alone; drop it everywhere and say so.
+      this.log.error({ keyId: active.id, refused: refused.map((x) => x.id) }, 'confirmed key lost its holders before the commit; rolling it back everywhere');
+      this.store.appendAudit({ actor: `validator:${this.o.selfId}`, action: 'dkg.rollback', keyId: active.id, outcome: 'holders-lost' }, new Date(this.now()));
+      if (this.store.getKey(active.id)) this.store.deleteKey(active.id);
+      await Promise.all(
+        active.holders
+          .filter((id) => id !== this.o.selfId)
+          .map((id) => this.net.request(id, 'key.delete', { keyId: active.id }, { session: `rollback:${active.id}`, timeoutMs: this.o.timeoutMs }).catch(() => undefined)),
+      );
+      this.store.deleteSession(sessionId);
+      throw new NodeError(
+        'ERR_PEER_FAILED',
+        `key "${active.name}" was rolled back: validators ${refused.map((x) => x.id).join(', ')} no longer held their shares at the commit`,
+        { validators: refused.map((x) => x.id) },
+      );
     }
     if (missed.some((x) => x.silent) && this.now() - since < ABORT_RETRY_MS) {
       // Every holder confirmed, so the key exists; a holder that missed the commit learns it from
@@ -434,7 +453,7 @@ export class ThresholdService {
     await Promise.all(
       others.map((id) =>
         this.net.request(id, 'key.upsert', { key: keyToWire(active) }, { session: `update:${active.id}`, timeoutMs: this.o.timeoutMs }).catch((e) =>
-          this.log.warn({ keyId: active.id, validator: id, err: errorText(e) }, 'key replication failed'),
+          this.log.warn({ keyId: active.id, peer: id, err: errorText(e) }, 'key replication failed'),
         ),
       ),
     );
@@ -531,7 +550,7 @@ export class ThresholdService {
         (out.send ?? []).map((m) =>
           this.send(m.to, m.type, m.body, c.state.params.session).catch((e) => {
             failed.push(m.to);
-            this.log.warn({ keyId: c.state.params.keyId, validator: m.to, err: errorText(e) }, 'DKG share not delivered');
+            this.log.warn({ keyId: c.state.params.keyId, peer: m.to, err: errorText(e) }, 'DKG share not delivered');
           }),
         ),
       );
@@ -850,7 +869,7 @@ export class ThresholdService {
   }
 
   private blame(keyId: string, b: Blame): void {
-    this.log.warn({ keyId, validator: b.id, reason: b.reason }, 'blame: validator sent an invalid threshold signature part; excluded');
+    this.log.warn({ keyId, peer: b.id, reason: b.reason }, 'blame: validator sent an invalid threshold signature part; excluded');
     this.store.appendAudit({ actor: `validator:${b.id}`, action: 'blame', keyId, outcome: b.reason === 'bad-partial' ? 'bad-partial' : 'bad-share' }, new Date(this.now()));
   }
 
