@@ -7,6 +7,7 @@
  * It also probes whether reshareKey exists (for section D) while the cluster is up.
  */
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { join } from 'node:path';
 import { generateKey, publicKeyFromSecret } from '../crypto/keys.js';
 import { hybridEncrypt, hybridDecrypt } from '../crypto/hybrid.js';
@@ -17,7 +18,7 @@ import type { AlgorithmName } from '../crypto/algorithms.js';
 import { latencyAsync, latencySync, summarize, throughput, type LatencyStats } from './bench-measure.js';
 import { BenchCluster, findBasePort, handlerTotals } from './bench-validators.js';
 import { b64, errText, isUnsupported, measureRpc, plansFor, unb64, type BenchContext } from './bench-op.js';
-import { blsDkgFloor, blsThresholdSignFloor, frostDkgFloor, frostSignFloor } from './bench-floor.js';
+import { blsDkgDecompressionsPerHolder, blsDkgFloor, blsThresholdSignFloor, frostDkgFloor, frostSignFloor } from './bench-floor.js';
 import type { Row, Section } from './bench-report.js';
 import type { RpcClient } from '../node/rpc-client.js';
 
@@ -151,7 +152,7 @@ function thresholdFloors(ctx: BenchContext, message: Uint8Array): Map<string, La
   const out = new Map<string, LatencyStats>();
   for (const alg of THRESHOLD_ALGORITHMS) {
     ctx.progress(`C: in-process floors ${alg}`);
-    const signFloor = alg === 'bls-threshold' ? blsThresholdSignFloor(T, message) : frostSignFloor(alg, T, N, message);
+    const signFloor = alg === 'bls-threshold' ? blsThresholdSignFloor(T, N, message) : frostSignFloor(alg, T, N, message);
     out.set(`sign ${alg}`, summarize(latencySync(signFloor, alg === 'bls-threshold' ? plans.inproc : plans.inprocSlow)));
     const dkgFloor = alg === 'bls-threshold' ? blsDkgFloor(T, N) : frostDkgFloor(alg, T, N);
     out.set(`dkg ${alg}`, summarize(latencySync(dkgFloor, { warmup: 2, warmupMs: 0, n: ctx.quick ? 3 : 6, maxMs: 2500, minN: 3 })));
@@ -159,13 +160,19 @@ function thresholdFloors(ctx: BenchContext, message: Uint8Array): Map<string, La
   return out;
 }
 
+// Every floor calls the product's crypto/bls-threshold.ts and crypto/frost.ts functions, the same
+// calls the validators make, summed over all parties and run one after another (bench-floor.ts).
+const FROST_SIGN_WHAT = `${T} commits + ${T} signature shares + aggregate (one verification of the group signature) via crypto/frost.ts`;
+const FROST_DKG_WHAT = `crypto/frost.ts DKG, ${N} holders sequential: round 1, round 2, ${N - 1} verifyDealtShare each, round 3`;
 const FLOOR_WHAT: Record<string, string> = {
-  'sign bls-threshold': `${T} partial signatures (blst, Lagrange folded into the scalars) + aggregate + verify`,
-  'sign frost-secp256k1': `${T} commits + ${T} signature shares + ${T} share checks + aggregate + verify (noble schnorr_FROST)`,
-  'sign frost-ed25519': `${T} commits + ${T} signature shares + ${T} share checks + aggregate + verify (noble ed25519_FROST)`,
-  'dkg bls-threshold': `joint-Feldman over G1 (noble), ${N} dealers, every share checked, sequential`,
-  'dkg frost-secp256k1': `noble FROST DKG, ${N} parties × 3 rounds, sequential`,
-  'dkg frost-ed25519': `noble FROST DKG, ${N} parties × 3 rounds, sequential`,
+  'sign bls-threshold': `${T} × partialSign (Lagrange folded into the share, blst) + combineAndVerify (subgroup checks, add, one blst verify) via crypto/bls-threshold.ts`,
+  'sign frost-secp256k1': `${FROST_SIGN_WHAT} (schnorr_FROST, BIP-340)`,
+  'sign frost-ed25519': `${FROST_SIGN_WHAT} (the product's ed25519Frost suite)`,
+  'dkg bls-threshold':
+    `joint-Feldman via crypto/bls-threshold.ts, ${N} holders sequential: polynomial + ${T} commitments + ${N} evaluations, ` +
+    `${N - 1} share checks, sum + ${N} public shares each; + ${blsDkgDecompressionsPerHolder(T, N)} G1 decompressions for each of ${N - 1} holders (one shared point cache here, one per validator there)`,
+  'dkg frost-secp256k1': FROST_DKG_WHAT,
+  'dkg frost-ed25519': `${FROST_DKG_WHAT} (the product's ed25519Frost suite)`,
 };
 
 async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<string, LatencyStats>, message: Uint8Array): Promise<{ section: Section; dkg: Availability }> {
@@ -175,10 +182,25 @@ async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
   const notes: string[] = [];
   let dkg: Availability = { state: 'unknown' };
   const msg64 = b64(message);
-  const dkgSamples = ctx.quick ? 2 : 4;
+  const dkgSamples = ctx.quick ? 3 : 8;
+  // Sequential samples of thresholdSign: FROST takes ~30–40 ms per call, so allow 5 s for a p99.
+  const signPlan = ctx.quick ? plans.slow : { ...plans.slow, maxMs: 5000 };
   for (const alg of THRESHOLD_ALGORITHMS) {
-    const dkgRow: Row = { op: `DKG ${T}-of-${N} ${alg} (createKey)`, status: 'ok', inproc: floors.get(`dkg ${alg}`) ?? null, inprocWhat: FLOOR_WHAT[`dkg ${alg}`]! };
-    const signRow: Row = { op: `thresholdSign ${alg}`, status: 'ok', inproc: floors.get(`sign ${alg}`) ?? null, inprocWhat: FLOOR_WHAT[`sign ${alg}`]! };
+    // Aims start as missed and are evaluated once measured: a row that fails or is unavailable
+    // counts its aims as missed in the summary instead of silently dropping them.
+    const aim = SIGN_AIMS[alg];
+    const signAims = [
+      ...(Number.isFinite(aim.p50) ? [{ text: `p50 ≤${aim.p50} ms`, met: false }] : []),
+      ...(aim.perSec ? [{ text: `≥${aim.perSec}/s @16`, met: false }] : []),
+    ];
+    const dkgRow: Row = {
+      op: `DKG ${T}-of-${N} ${alg} (createKey)`,
+      status: 'ok',
+      inproc: floors.get(`dkg ${alg}`) ?? null,
+      inprocWhat: FLOOR_WHAT[`dkg ${alg}`]!,
+      aims: [{ text: `p50 ≤${DKG_AIM_MS} ms`, met: false }],
+    };
+    const signRow: Row = { op: `thresholdSign ${alg}`, status: 'ok', inproc: floors.get(`sign ${alg}`) ?? null, inprocWhat: FLOOR_WHAT[`sign ${alg}`]!, aims: signAims };
     rows.push(dkgRow, signRow);
     ctx.progress(`C: createKey ${alg} ${T}-of-${N}`);
     let key: { id: string; publicKey: string };
@@ -207,26 +229,35 @@ async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
       const after = handlerTotals(await cluster.metrics(1), 'kchain.createKey');
       dkgRow.rpc = summarize(samples);
       dkgRow.handlerMeanMs = after.count > before.count ? (after.sum - before.sum) / (after.count - before.count) : null;
-      dkgRow.aims = [{ text: `DKG ≤${DKG_AIM_MS} ms`, met: dkgRow.rpc.p50 <= DKG_AIM_MS }];
+      dkgRow.aims = [{ text: `p50 ≤${DKG_AIM_MS} ms`, met: dkgRow.rpc.p50 <= DKG_AIM_MS }];
     } catch (e) {
       dkgRow.status = 'error';
       dkgRow.note = errText(e);
     }
     try {
-      const s = await c.call<{ signature: string }>('kchain.thresholdSign', { keyId: key.id, message: msg64 });
+      const params = { keyId: key.id, message: msg64, algorithm: alg };
+      const s = await c.call<{ signature: string; participantIds?: string[] }>('kchain.thresholdSign', params);
       if (!verify(alg, unb64(key.publicKey), message, unb64(s.signature)).valid) throw new Error(`${alg} threshold signature does not verify in-process`);
+      if (alg === THRESHOLD_ALGORITHMS[0]) notes.push(`thresholdSign participants: ${s.participantIds?.join(', ') ?? '?'} (coordinator = validator 1, all calls sent to it); the first signature of each algorithm is verified in-process (crypto/sign.ts)`);
       ctx.progress(`C: thresholdSign ${alg} over mTLS`);
-      const m = await measureRpc(ctx, cluster, 1, 'kchain.thresholdSign', () => c.call('kchain.thresholdSign', { keyId: key.id, message: msg64 }), plans.slow);
+      const m = await measureRpc(ctx, cluster, 1, 'kchain.thresholdSign', () => c.call('kchain.thresholdSign', params), signPlan);
       Object.assign(signRow, { rpc: m.rpc, handlerMeanMs: m.handlerMeanMs, load: m.load });
-      const aim = SIGN_AIMS[alg];
       signRow.aims = [];
       if (Number.isFinite(aim.p50)) signRow.aims.push({ text: `p50 ≤${aim.p50} ms`, met: m.rpc.p50 <= aim.p50 });
-      if (aim.perSec) signRow.aims.push({ text: `≥${aim.perSec}/s`, met: (m.load?.opsPerSec ?? 0) >= aim.perSec });
+      if (aim.perSec) signRow.aims.push({ text: `≥${aim.perSec}/s @16`, met: (m.load?.opsPerSec ?? 0) >= aim.perSec });
     } catch (e) {
       signRow.status = isUnsupported(e) ? 'unavailable' : 'error';
       signRow.note = isUnsupported(e) ? 'not available in this build' : errText(e);
     }
   }
+  notes.push(
+    `DKG rows: ${dkgSamples} sequential createKey ceremonies after one warm-up ceremony (no throughput run; p99 = the slowest); ` +
+      `handler = the coordinator's whole createKey`,
+  );
+  notes.push(
+    `in-proc floors add up the work of ALL parties one after another in one process; the cluster runs ${N} validators on ${os.cpus().length} cores, ` +
+      `so parties can overlap (ratio < 1× is possible) or queue for the CPU`,
+  );
   return { section: { id: 'C', title: `Threshold signing without rebuilding the key (issue 4), ${T}-of-${N}`, rows, notes }, dkg };
 }
 

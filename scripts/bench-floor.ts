@@ -1,112 +1,170 @@
 /**
- * In-process crypto floors for the threshold rows of `npm run bench`: the same cryptographic work
- * a t-of-n ceremony does, summed over all parties and run one after another in this one process
- * (no network, no storage, no JSON). A cluster on separate machines could run the parties in
- * parallel; on this 2-core machine with five validators it mostly cannot.
+ * In-process crypto floors for the threshold rows of `npm run bench`: the cryptographic calls a
+ * t-of-n ceremony makes in the cluster, through the product's own crypto/bls-threshold.ts and
+ * crypto/frost.ts functions (so the floor uses the same suites and checks as the validators,
+ * e.g. frost-ed25519 without noble's redundant validatePoint hook), summed over all parties and
+ * run one after another in this one process (no network, no storage, no JSON, no state
+ * machines). A cluster on separate machines could run the parties in parallel; on this 2-core
+ * machine with five validators it mostly cannot.
  */
-import { randomBytes } from 'node:crypto';
-import blst from '@chainsafe/blst';
-import { bls12_381, bls12_381_Fr } from '@noble/curves/bls12-381.js';
-import { ed25519_FROST } from '@noble/curves/ed25519.js';
-import { schnorr_FROST } from '@noble/curves/secp256k1.js';
+import { bls12_381 } from '@noble/curves/bls12-381.js';
+import {
+  addScalars,
+  combineAndVerify,
+  commitPolynomial,
+  evalPolynomial,
+  partialSign,
+  publicShareFromCommitments,
+  samplePolynomial,
+  scalarToBytes,
+  sumCommitments,
+  verifyShareAgainstCommitments,
+  verifySignature as blsVerifySignature,
+} from '../crypto/bls-threshold.js';
+import {
+  aggregate,
+  commit,
+  dkgRound1,
+  dkgRound2,
+  dkgRound3,
+  groupPublicKey,
+  signShare,
+  verifyDealtShare,
+  verifySignature as frostVerifySignature,
+  type WireFrostPublic,
+  type WireRound1,
+} from '../crypto/frost.js';
 
-type Frost = typeof ed25519_FROST;
+export type FrostAlg = 'frost-secp256k1' | 'frost-ed25519';
 
-export const FROST_SUITES = {
-  'frost-secp256k1': schnorr_FROST as unknown as Frost,
-  'frost-ed25519': ed25519_FROST,
-} as const;
+const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 /**
- * Threshold BLS, t signers, Lagrange coefficients folded into the signers' scalars (DESIGN §4):
- * t partial signatures (blst) serialized, the coordinator aggregates them (with subgroup checks)
- * and verifies the result under the group public key once.
+ * Threshold BLS signing as the cluster does it (DESIGN §4, cluster/threshold-sign.ts): t signers
+ * each call partialSign (Lagrange coefficient folded into the share scalar, blst sign); the
+ * coordinator calls combineAndVerify (partials parsed with subgroup checks, added, one blst verify
+ * under the group key). The key is dealt from one polynomial (same shares a DKG would give).
  */
-export function blsThresholdSignFloor(t: number, message: Uint8Array): () => void {
-  const sks = Array.from({ length: t }, () => blst.SecretKey.fromKeygen(new Uint8Array(randomBytes(32))));
-  const groupPk = blst.aggregatePublicKeys(sks.map((s) => s.toPublicKey()));
-  return () => {
-    const partials = sks.map((sk) => sk.sign(message).toBytes(true));
-    const agg = blst.aggregateSerializedSignatures(partials, true);
-    if (!blst.verify(message, groupPk, agg)) throw new Error('bls floor: aggregate does not verify');
+export function blsThresholdSignFloor(t: number, n: number, message: Uint8Array): () => void {
+  const coeffs = samplePolynomial(t);
+  const commitments = commitPolynomial(coeffs);
+  const groupPk = commitments[0]!;
+  const holders = ids(n);
+  const shares = new Map(holders.map((h) => [h, scalarToBytes(evalPolynomial(coeffs, h))]));
+  const publicShares = new Map(holders.map((h) => [h, publicShareFromCommitments(h, commitments)]));
+  const signers = holders.slice(0, t);
+  const run = () => {
+    const partials = new Map(signers.map((x) => [x, partialSign(shares.get(x)!, x, signers, message)]));
+    const r = combineAndVerify(groupPk, publicShares, message, partials);
+    if (!r.ok) throw new Error('bls floor: combined signature does not verify');
+    return r.signature;
   };
+  if (!blsVerifySignature(groupPk, message, run())) throw new Error('bls floor: signature does not verify');
+  return () => void run();
 }
 
 /**
- * FROST (RFC 9591), t of n by trusted dealer: t commits, t signature shares, the coordinator
- * verifies every share and aggregates, then the group signature is verified once.
+ * A FROST DKG among holders 1..n through crypto/frost.ts, as each holder runs it in cluster/dkg.ts:
+ * round 1 (polynomial, commitments, proof of knowledge), round 2 (checks the others' broadcasts,
+ * deals their shares), the verify round (Feldman check of every received share with
+ * verifyDealtShare), round 3 (noble re-checks and combines). Returns every holder's result.
  */
-export function frostSignFloor(alg: keyof typeof FROST_SUITES, t: number, n: number, message: Uint8Array): () => void {
-  const F = FROST_SUITES[alg];
-  const ids = Array.from({ length: n }, (_, i) => F.Identifier.fromNumber(i + 1));
-  const deal = F.trustedDealer({ min: t, max: n }, ids);
-  const signers = ids.slice(0, t).map((id) => deal.secretShares[id]!);
-  const groupPk = deal.public.commitments[0]!;
-  return () => {
-    const commits = signers.map((s) => F.commit(s));
-    const list = commits.map((c) => c.commitments);
-    const shares: Record<string, Uint8Array> = {};
-    signers.forEach((s, k) => {
-      shares[s.identifier] = F.signShare(s, deal.public, commits[k]!.nonces, list, message);
+function frostDkg(alg: FrostAlg, t: number, n: number): { pub: WireFrostPublic; shares: Map<number, Uint8Array>; groupKey: Uint8Array } {
+  const holders = ids(n);
+  const r1 = holders.map((h) => dkgRound1(alg, h, t, n));
+  const broadcasts: WireRound1[] = r1.map((r) => r.broadcast);
+  const others = (h: number) => broadcasts.filter((b) => b.id !== h);
+  const dealt = holders.map((h, i) => dkgRound2(alg, r1[i]!.secret, others(h)));
+  const shares = new Map<number, Uint8Array>();
+  let pub: WireFrostPublic | undefined;
+  let groupKey: Uint8Array | undefined;
+  holders.forEach((h, i) => {
+    const received = new Map<number, Uint8Array>();
+    holders.forEach((d, k) => {
+      if (d === h) return;
+      const s = dealt[k]!.get(h)!;
+      if (!verifyDealtShare(alg, h, s, broadcasts[k]!.commitment, t)) throw new Error('frost dkg floor: a dealt share fails its Feldman check');
+      received.set(d, s);
     });
-    for (const s of signers) {
-      if (!F.verifyShare(deal.public, list, message, s.identifier, shares[s.identifier]!)) throw new Error('frost floor: bad share');
-    }
-    const sig = F.aggregate(deal.public, list, message, shares);
-    if (!F.verify(sig, message, groupPk)) throw new Error('frost floor: signature does not verify');
-  };
-}
-
-/** FROST DKG (noble's RFC 9591 companion DKG): n parties × 3 rounds, one after another. */
-export function frostDkgFloor(alg: keyof typeof FROST_SUITES, t: number, n: number): () => void {
-  const F = FROST_SUITES[alg];
-  const ids = Array.from({ length: n }, (_, i) => F.Identifier.fromNumber(i + 1));
-  return () => {
-    const r1 = ids.map((id) => F.DKG.round1(id, { min: t, max: n }));
-    const r2 = r1.map((p, i) => F.DKG.round2(p.secret, r1.filter((_, j) => j !== i).map((q) => q.public)));
-    const keys = r1.map((p, i) =>
-      F.DKG.round3(
-        p.secret,
-        r1.filter((_, j) => j !== i).map((q) => q.public),
-        r2.filter((_, j) => j !== i).map((m) => m[ids[i]!]!),
-      ),
-    );
-    const pk0 = keys[0]!.public.commitments[0]!;
-    if (!keys.every((k) => Buffer.from(k.public.commitments[0]!).equals(Buffer.from(pk0)))) throw new Error('frost dkg floor: keys differ');
-  };
+    const out = dkgRound3(alg, r1[i]!.secret, others(h), received, holders);
+    const gk = groupPublicKey(alg, out.public);
+    if (groupKey && !Buffer.from(gk).equals(Buffer.from(groupKey))) throw new Error('frost dkg floor: holders disagree on the group key');
+    groupKey = gk;
+    pub = out.public;
+    shares.set(h, out.share);
+  });
+  return { pub: pub!, shares, groupKey: groupKey! };
 }
 
 /**
- * Joint-Feldman DKG for threshold BLS over G1 (noble; blst has no scalar-multiplication API):
- * each of n dealers commits to t coefficients (base mults, compressed), every receiver
- * decompresses the others' commitments and checks its share (Σ C_k·j^k == s·G), then the group
- * key is Σ C_i0. Sequential over all parties.
+ * FROST signing as the cluster does it (RFC 9591 §5, cluster/threshold-sign.ts): t commits, t
+ * signature shares, then the coordinator's aggregate (sum + ONE verification of the group
+ * signature; shares are checked one by one only when that fails). Key from frostDkg.
+ */
+export function frostSignFloor(alg: FrostAlg, t: number, n: number, message: Uint8Array): () => void {
+  const key = frostDkg(alg, t, n);
+  const signers = ids(n).slice(0, t);
+  const run = () => {
+    const commits = signers.map((id) => ({ id, ...commit(alg, id, key.shares.get(id)!) }));
+    const list = commits.map((c) => c.commitments);
+    const sigShares = new Map(commits.map((c) => [c.id, signShare(alg, c.id, key.shares.get(c.id)!, key.pub, c.nonces, list, message)]));
+    const r = aggregate(alg, key.pub, list, message, sigShares);
+    if (!r.ok) throw new Error('frost floor: aggregate failed');
+    return r.signature;
+  };
+  if (!frostVerifySignature(alg, key.groupKey, message, run())) throw new Error('frost floor: signature does not verify');
+  return () => void run();
+}
+
+/** frostDkg of all n holders, one after another. */
+export function frostDkgFloor(alg: FrostAlg, t: number, n: number): () => void {
+  return () => void frostDkg(alg, t, n);
+}
+
+/**
+ * G1 decompressions (with the subgroup check parseG1 does) per holder in a BLS DKG: every
+ * dealer's t commitments (the others' in the verify round, its own in sumCommitments) and the t
+ * summed commitments (publicShareFromCommitments). crypto/bls-threshold.ts caches parsed points
+ * per process: in the cluster each validator pays these itself, in this one process only the
+ * first holder does, so the floor pays them explicitly for the other n−1.
+ */
+export const blsDkgDecompressionsPerHolder = (t: number, n: number) => (n + 1) * t;
+
+/**
+ * Joint-Feldman DKG for threshold BLS as each holder runs it in cluster/dkg.ts: samplePolynomial,
+ * commitPolynomial (t G1 base mults), evalPolynomial for every holder; verify round:
+ * verifyShareAgainstCommitments for each other dealer's share; finalize: addScalars,
+ * sumCommitments, publicShareFromCommitments for every holder. Plus the per-validator G1
+ * decompressions that the shared point cache of this one process would otherwise skip.
  */
 export function blsDkgFloor(t: number, n: number): () => void {
+  const holders = ids(n);
   const P = bls12_381.G1.Point;
-  const Fr = bls12_381_Fr;
-  const rnd = () => Fr.create(BigInt('0x' + randomBytes(48).toString('hex')));
   return () => {
-    const polys = Array.from({ length: n }, () => Array.from({ length: t }, rnd));
-    const commits = polys.map((c) => c.map((a) => P.BASE.multiply(a).toBytes(true)));
-    const evalAt = (c: bigint[], x: bigint) => c.reduceRight((acc, a) => Fr.add(Fr.mul(acc, x), a), 0n);
-    for (let j = 1; j <= n; j++) {
-      let share = 0n;
-      for (let i = 0; i < n; i++) {
-        const s = evalAt(polys[i]!, BigInt(j));
-        share = Fr.add(share, s);
-        if (i === j - 1) continue;
-        const pts = commits[i]!.map((b) => P.fromBytes(b));
-        let acc = P.ZERO;
-        let xk = 1n;
-        for (const C of pts) {
-          acc = acc.add(C.multiply(xk));
-          xk = Fr.mul(xk, BigInt(j));
+    const polys = holders.map(() => samplePolynomial(t));
+    const commits = polys.map((c) => commitPolynomial(c));
+    const dealt = polys.map((c) => new Map(holders.map((h) => [h, scalarToBytes(evalPolynomial(c, h))])));
+    let groupKey: Uint8Array | undefined;
+    for (const j of holders) {
+      const mine: Uint8Array[] = [];
+      holders.forEach((d, k) => {
+        const s = dealt[k]!.get(j)!;
+        if (d !== j && !verifyShareAgainstCommitments(s, j, commits[k]!)) throw new Error('bls dkg floor: share check failed');
+        mine.push(s);
+      });
+      addScalars(mine);
+      const summed = sumCommitments(commits);
+      for (const h of holders) publicShareFromCommitments(h, summed);
+      if (j > 1) {
+        // What this holder's own point cache would have had to decompress (see above).
+        for (const b of [...commits.flat(), ...summed]) {
+          const p = P.fromBytes(b);
+          p.assertValidity();
+          if (p.is0()) throw new Error('bls dkg floor: identity');
         }
-        if (!acc.equals(P.BASE.multiply(s))) throw new Error('bls dkg floor: share check failed');
       }
-      void share;
+      if (groupKey && !Buffer.from(summed[0]!).equals(Buffer.from(groupKey))) throw new Error('bls dkg floor: holders disagree');
+      groupKey = summed[0]!;
     }
-    commits.map((c) => P.fromBytes(c[0]!)).reduce((a, b) => a.add(b), P.ZERO).toBytes(true);
   };
 }
