@@ -3,7 +3,6 @@
  * machines, requests delivered synchronously, with hooks to drop, tamper with or replay messages.
  * It plays the role node/threshold-service.ts plays over the peer plane.
  */
-import { createHash } from 'node:crypto';
 import {
   DKG_MSG,
   startCoordinator,
@@ -19,18 +18,8 @@ import {
   type DkgPublicData,
   type ParticipantEvent,
 } from '../../../cluster/dkg.js';
-
-export function seeded(label: string): (n: number) => Uint8Array {
-  let ctr = 0;
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const h = createHash('sha256').update(`${label}:${ctr++}`).digest();
-      out.set(h.subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+export { seeded } from '../../helpers/seeded-rng.js';
+import { seeded } from '../../helpers/seeded-rng.js';
 
 /** A message in flight: a request (coordinator → holder or holder → holder) or its reply. */
 export interface Wire {

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import blst from '@chainsafe/blst';
 import {
@@ -28,19 +27,7 @@ import { utf8 } from '../../../crypto/bytes.js';
 import { CryptoError } from '../../../crypto/errors.js';
 import { generateKey } from '../../../crypto/keys.js';
 import { sign, verify } from '../../../crypto/sign.js';
-
-/** Deterministic rng: SHA-256 in counter mode over a label. */
-function seeded(label: string): (n: number) => Uint8Array {
-  let ctr = 0;
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const h = createHash('sha256').update(`${label}:${ctr++}`).digest();
-      out.set(h.subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+import { seeded } from '../../helpers/seeded-rng.js';
 
 const IDS = [1, 2, 3, 4, 5];
 const msg = utf8('threshold BLS test message');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { concatBytes, fromHex, utf8 } from '../../../crypto/bytes.js';
@@ -24,18 +24,7 @@ import {
   type WireRound1,
 } from '../../../crypto/frost.js';
 import { verify } from '../../../crypto/sign.js';
-
-function seeded(label: string): (n: number) => Uint8Array {
-  let ctr = 0;
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const h = createHash('sha256').update(`${label}:${ctr++}`).digest();
-      out.set(h.subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+import { seeded } from '../../helpers/seeded-rng.js';
 
 const IDS = [1, 2, 3, 4, 5];
 const T = 3;
