@@ -184,8 +184,8 @@ test('behavior: a validator returning corrupt partials is named (log + audit) an
       assert.ok(!r.participantIds.includes(2), key.algorithm);
       assert.deepEqual(r.participantIds, [1, 3, 4]);
       assert.ok(independentVerify(key, r.signature));
-      const warn = node(1).logs.slice(before).map((l) => JSON.parse(l) as { msg: string; validator?: number }).find((l) => l.msg.startsWith('blame'));
-      assert.equal(warn?.validator, 2);
+      const warn = node(1).logs.slice(before).map((l) => JSON.parse(l) as { msg: string; peer?: number }).find((l) => l.msg.startsWith('blame'));
+      assert.equal(warn?.peer, 2);
       // The audit chain has no reader API; the test reads the table directly.
       const db = (node(1).store as unknown as { db: { prepare(sql: string): { all(...a: unknown[]): unknown[] } } }).db;
       const rows = db.prepare("SELECT actor, outcome FROM audit WHERE action = 'blame' AND key_id = ?").all(key.id) as { actor: string; outcome: string }[];
