@@ -289,7 +289,6 @@ export class Store {
       putShare: db.prepare(`INSERT OR REPLACE INTO shares (key_id, generation, share_index, sealed, created_at)
         VALUES (?, ?, ?, ?, ?)`),
       getShare: db.prepare('SELECT share_index, sealed FROM shares WHERE key_id = ? AND generation = ?'),
-      shareGenerations: db.prepare('SELECT generation, share_index FROM shares WHERE key_id = ? ORDER BY generation'),
       shredShares: db.prepare('UPDATE shares SET sealed = zeroblob(length(sealed)) WHERE key_id = ?'),
       deleteShares: db.prepare('DELETE FROM shares WHERE key_id = ?'),
       shredShareGen: db.prepare(
@@ -329,10 +328,6 @@ export class Store {
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }
-  }
-
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
   }
 
   // ---- keys ----------------------------------------------------------------------------------
@@ -526,13 +521,6 @@ export class Store {
     return { shareIndex: r.share_index, share };
   }
 
-  shareGenerations(keyId: string): { generation: number; shareIndex: number }[] {
-    return (this.stmt.shareGenerations.all(keyId) as { generation: number; share_index: number }[]).map((r) => ({
-      generation: r.generation,
-      shareIndex: r.share_index,
-    }));
-  }
-
   destroyShare(keyId: string, generation: number): void {
     this.durable(() => {
       this.stmt.shredShareGen.run(keyId, generation);
@@ -606,16 +594,6 @@ export class Store {
 
   deleteSession(id: string): void {
     this.stmt.deleteSession.run(id);
-  }
-
-  // ---- meta ----------------------------------------------------------------------------------
-
-  getMeta(k: string): string | undefined {
-    return (this.db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: string } | undefined)?.v;
-  }
-
-  setMeta(k: string, v: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
   }
 
   // ---- audit chain ---------------------------------------------------------------------------
