@@ -34,3 +34,12 @@ export class ClusterError extends Error {
 export function isClusterError(e: unknown, code?: ClusterErrorCode): e is ClusterError {
   return e instanceof ClusterError && (code === undefined || e.code === code);
 }
+
+/**
+ * The code a remote validator answered with: the peer plane wraps a peer's error as
+ * ERR_PEER_FAILED with the peer's own code in details.remote.code; local errors keep their code.
+ */
+export function remoteCodeOf(e: unknown): string | undefined {
+  const d = e as { code?: string; details?: { remote?: { code?: string } } } | null;
+  return d?.details?.remote?.code ?? d?.code;
+}

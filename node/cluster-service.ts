@@ -24,6 +24,7 @@ import { splitSecret, combineShares, hashCommitment } from '../crypto/shamir.js'
 import { newKeyId } from '../crypto/key-id.js';
 import { equalBytes, toB64, wipe } from '../crypto/bytes.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
+import { remoteCodeOf } from '../cluster/errors.js';
 import { isThresholdKey, type ThresholdService } from './threshold-service.js';
 import { chooseHolders } from './holders.js';
 import { NodeError } from './errors.js';
@@ -56,11 +57,6 @@ interface Deferred {
   validators: number[];
 }
 
-/** The error code a holder answered with (the peer plane wraps remote errors as ERR_PEER_FAILED). */
-function remoteCode(e: Error): string | undefined {
-  const d = e as { code?: string; details?: { remote?: { code?: string } } };
-  return d.details?.remote?.code ?? d.code;
-}
 /** After this, a pending record nobody committed is dropped. */
 const PENDING_EXPIRE_MS = 20_000;
 
@@ -254,7 +250,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         if (!failed.length) break;
         // Abort on every holder, also those that failed: a slow one may still store its prepare.
         await this.deferable('key.abort', { keyId: rec.id, generation: rec.generation }, rec.holders, session);
-        const codes = failed.map(([, r]) => remoteCode(r.error));
+        const codes = failed.map(([, r]) => remoteCodeOf(r.error));
         if (codes.includes('ERR_KEY_EXISTS')) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists in the cluster`);
         if (codes.every((c) => c === 'ERR_CONFLICT') && attempt < 8) {
           // Another coordinator is creating the same name right now: back off and try again;

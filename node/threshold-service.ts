@@ -86,6 +86,7 @@ import {
   type SignRequest,
 } from '../cluster/threshold-sign.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
+import { remoteCodeOf } from '../cluster/errors.js';
 import { chooseHolders } from './holders.js';
 import { NodeError, type NodeErrorCode } from './errors.js';
 import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
@@ -199,10 +200,6 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function remoteCode(e: unknown): string | undefined {
-  const d = (e as { details?: { remote?: { code?: string } } }).details;
-  return d?.remote?.code ?? (e as { code?: string }).code;
-}
 
 function toNodeError(f: DkgFailure | SignFailure): NodeError {
   return new NodeError(f.code as NodeErrorCode, f.message, { validators: f.validators });
@@ -361,7 +358,7 @@ export class ThresholdService {
             const value = await this.send(m.to, m.type, m.body, p.session, timeout);
             ev = { kind: 'reply', from: m.to, phase: m.phase, value };
           } catch (e) {
-            const code = remoteCode(e);
+            const code = remoteCodeOf(e);
             if (code) remote.set(m.to, `${m.phase}:${code}`);
             ev = { kind: 'failed', from: m.to, phase: m.phase, reason: errorText(e) };
           }
@@ -388,7 +385,7 @@ export class ThresholdService {
         .map((id) =>
           this.send(id, DKG_MSG.abort, { session: params.session }, params.session).catch((e) => {
             // A holder that answers (even with an error) has heard the abort; only silence is retried.
-            const code = remoteCode(e);
+            const code = remoteCodeOf(e);
             if (code === 'ERR_UNAVAILABLE' || code === 'ERR_TIMEOUT') undelivered.push(id);
             this.log.debug({ keyId: params.keyId, peer: id, err: errorText(e) }, 'abort not accepted');
           }),
@@ -414,7 +411,7 @@ export class ThresholdService {
           await this.send(id, 'dkg.commit', { key: keyToWire(active) }, `commit:${active.id}`);
           return null;
         } catch (e) {
-          return { id, why: errorText(e), silent: ['ERR_UNAVAILABLE', 'ERR_TIMEOUT'].includes(remoteCode(e) ?? '') };
+          return { id, why: errorText(e), silent: ['ERR_UNAVAILABLE', 'ERR_TIMEOUT'].includes(remoteCodeOf(e) ?? '') };
         }
       }),
     );
