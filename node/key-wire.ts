@@ -38,6 +38,7 @@ export function keyFromWire(w: unknown): KeyRecord {
   if (!isInt(r.generation, 0, 2 ** 31)) throw bad('generation');
   if (!Array.isArray(r.holders) || !r.holders.every((h) => isInt(h, 1, 1_000_000))) throw bad('holders');
   if (r.commitments !== null && typeof r.commitments !== 'string') throw bad('commitments');
+  if (r.certificate !== undefined && r.certificate !== null && typeof r.certificate !== 'string') throw bad('certificate');
   if (!isInt(r.createdAt, 0, Number.MAX_SAFE_INTEGER) || !isInt(r.updatedAt, 0, Number.MAX_SAFE_INTEGER)) throw bad('times');
   return {
     id: r.id,
@@ -54,6 +55,7 @@ export function keyFromWire(w: unknown): KeyRecord {
     generation: r.generation as number,
     holders: r.holders as number[],
     commitments: r.commitments as string | null,
+    certificate: (r.certificate as string | null | undefined) ?? null,
     createdAt: r.createdAt as number,
     updatedAt: r.updatedAt as number,
   };

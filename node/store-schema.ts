@@ -63,4 +63,14 @@ export const MIGRATIONS: readonly string[] = [
     mac TEXT NOT NULL
   );
   `,
+  // 2: resharing (issue 5): the commit certificate of a key's current generation, and the
+  // validators this one learned at run time (joined through another validator).
+  `
+  ALTER TABLE keys ADD COLUMN certificate TEXT;
+  CREATE TABLE peers (
+    id INTEGER PRIMARY KEY,
+    address TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -40,6 +40,11 @@ export interface KeyRecord {
   holders: number[];
   /** Public commitments to the dealt shares (JSON text), or null. */
   commitments: string | null;
+  /**
+   * The commit certificate (JSON text) that made this generation current after a reshare: signed
+   * acknowledgements of every holder. Null for generation 1 (the creation ceremony commits it).
+   */
+  certificate?: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -96,6 +101,7 @@ interface KeyRow {
   generation: number;
   holders: string;
   commitments: string | null;
+  certificate: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -138,6 +144,7 @@ function rowToKey(r: KeyRow): KeyRecord {
     generation: r.generation,
     holders: JSON.parse(r.holders) as number[],
     commitments: r.commitments,
+    certificate: r.certificate,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -277,9 +284,9 @@ export class Store {
     const db = this.db;
     return {
       insertKey: db.prepare(`INSERT INTO keys (id, name, algorithm, key_type, public_key, status, tags, metadata,
-        distributed, threshold, total_shares, generation, holders, commitments, created_at, updated_at)
+        distributed, threshold, total_shares, generation, holders, commitments, certificate, created_at, updated_at)
         VALUES (@id, @name, @algorithm, @key_type, @public_key, @status, @tags, @metadata, @distributed, @threshold,
-        @total_shares, @generation, @holders, @commitments, @created_at, @updated_at)`),
+        @total_shares, @generation, @holders, @commitments, @certificate, @created_at, @updated_at)`),
       keyById: db.prepare('SELECT * FROM keys WHERE id = ?'),
       keyByName: db.prepare('SELECT * FROM keys WHERE name = ?'),
       insertLocal: db.prepare('INSERT INTO local_keys (key_id, sealed) VALUES (?, ?)'),
@@ -358,6 +365,7 @@ export class Store {
           generation: rec.generation,
           holders: JSON.stringify(rec.holders),
           commitments: rec.commitments,
+          certificate: rec.certificate ?? null,
           created_at: rec.createdAt,
           updated_at: rec.updatedAt,
         });
@@ -426,7 +434,7 @@ export class Store {
   /** Updates the mutable metadata of a key; returns the new record. */
   updateKey(
     id: string,
-    patch: Partial<Pick<KeyRecord, 'name' | 'tags' | 'metadata' | 'status' | 'generation' | 'holders' | 'threshold' | 'totalShares' | 'commitments' | 'distributed' | 'publicKey'>>,
+    patch: Partial<Pick<KeyRecord, 'name' | 'tags' | 'metadata' | 'status' | 'generation' | 'holders' | 'threshold' | 'totalShares' | 'commitments' | 'certificate' | 'distributed' | 'publicKey'>>,
     now: number,
   ): KeyRecord {
     const cols: string[] = [];
@@ -444,6 +452,7 @@ export class Store {
     if (patch.threshold !== undefined) set('threshold', patch.threshold);
     if (patch.totalShares !== undefined) set('total_shares', patch.totalShares);
     if (patch.commitments !== undefined) set('commitments', patch.commitments);
+    if (patch.certificate !== undefined) set('certificate', patch.certificate);
     if (patch.distributed !== undefined) set('distributed', patch.distributed ? 1 : 0);
     if (patch.publicKey !== undefined) set('public_key', Buffer.from(patch.publicKey));
     set('updated_at', now);
