@@ -10,6 +10,11 @@
  * frame is counted and logged at warn with its reason and sender, never its body (bodies may hold
  * key shares).
  *
+ * Membership grows at run time (issue 5, joining): a validator dialing in with a certificate the
+ * cluster CA issued and an `x-kchain-address` header is added as a peer and dialed back, when the
+ * caller enabled that with `onPeerJoined`; the CA is what admits a validator, the header only says
+ * where to reach it. Without the header an unknown validator is refused.
+ *
  * What this does NOT protect against: a connected peer that answers slowly or wrongly (callers
  * time out and blame at the protocol level); a peer certificate's identity being wrong (the CA is
  * trusted, DESIGN §7); traffic analysis. A peer that is disconnected fails requests at once
@@ -40,6 +45,22 @@ const MAX_TYPE_CHARS = 64;
 const MAX_SESSION_CHARS = 256;
 const MAX_REMOTE_MESSAGE_CHARS = 1_000;
 const REMOTE_CODE_RE = /^ERR_[A-Z0-9_]{1,60}$/;
+/** Where a dialing validator says it can be reached, so that a validator not yet knowing it can add it. */
+export const ADDRESS_HEADER = 'x-kchain-address';
+const MAX_ADDRESS_CHARS = 270; // a 253-character DNS name, brackets, colon and port
+
+/**
+ * A "host:port" / "[v6]:port" another validator can dial: port 1..65535, and not a wildcard host
+ * (0.0.0.0 or ::), which names no machine to a dialer.
+ */
+export function isDialableAddress(address: unknown): address is string {
+  if (typeof address !== 'string' || address.length > MAX_ADDRESS_CHARS) return false;
+  const m = /^\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})$/.exec(address) ?? /^([A-Za-z0-9._-]+):([0-9]{1,5})$/.exec(address);
+  if (!m) return false;
+  const port = Number(m[2]);
+  const host = m[1]!.toLowerCase();
+  return port >= 1 && port <= 65535 && host !== '0.0.0.0' && !/^[0:]+$/.test(host);
+}
 
 export interface PeerAddress {
   id: number;
@@ -91,6 +112,15 @@ export interface PeerNetworkOptions {
   exposeError?: (err: unknown) => { code: string; message: string } | undefined;
   /** Called when the outgoing connection to a peer opens (e.g. to catch up on missed state). */
   onPeerConnected?: (peerId: number) => void;
+  /** Sent as the `x-kchain-address` header when dialing, so that peers not knowing us add us. */
+  announceAddress?: string;
+  /**
+   * Enables joining: a validator not in the peer map that presents a certificate the TLS layer
+   * verified and announces a dialable address is added (and dialed back); a known one announcing a
+   * new address is moved there. Called after either, e.g. to persist it. Without this option an
+   * unknown validator is refused and announcements are ignored.
+   */
+  onPeerJoined?: (peer: PeerAddress, previousAddress: string | null) => void;
 }
 
 export type PeerHandler = (
@@ -266,12 +296,34 @@ export class PeerNetwork {
 
   // ---- membership and identities ---------------------------------------------------------------
 
+  /** Adds a peer and dials it; a known peer is moved to the new address (its sockets stay up). */
   addPeer(p: PeerAddress): void {
     const existing = this.peers.get(p.id);
     if (existing && existing.address === p.address) return;
-    if (existing) this.removePeer(p.id);
+    if (existing) return this.moveTo(existing, p.address);
     const peer = this.addPeerEntry(p);
     if (this.running) this.dial(peer);
+  }
+
+  /**
+   * A working outgoing socket is kept (the next reconnect uses the new address); one still trying
+   * the old address is abandoned and the new address dialed at once.
+   */
+  private moveTo(p: Peer, address: string): void {
+    if (typeof address !== 'string' || address === '') {
+      throw new ClusterError('ERR_INVALID_PARAMS', 'a peer needs a validator id other than our own and an address');
+    }
+    p.address = address;
+    p.attempts = 0;
+    if (p.open) return;
+    if (p.reconnectTimer) clearTimeout(p.reconnectTimer);
+    p.reconnectTimer = null;
+    if (p.ws) {
+      const old = p.ws;
+      p.ws = null;
+      old.terminate();
+    }
+    this.dial(p);
   }
 
   removePeer(id: number): void {
@@ -297,6 +349,11 @@ export class PeerNetwork {
     if (prev && Buffer.compare(prev, identityPublicKey) === 0) return;
     if (prev) this.log.info({ peer: validatorId }, 'peer identity key changed');
     this.identities.set(validatorId, Uint8Array.from(identityPublicKey));
+  }
+
+  /** A validator's Ed25519 identity key as known here (from its certificate or the config). */
+  identityOf(id: number): Uint8Array | undefined {
+    return this.lookup(id);
   }
 
   private readonly lookup = (id: number): Uint8Array | undefined =>
@@ -328,11 +385,13 @@ export class PeerNetwork {
     if (!this.running || p.removed || p.ws) return;
     const { ca, cert, key } = this.opts.tls;
     let ws: WebSocket;
+    const announce = this.opts.announceAddress;
     try {
       ws = new WebSocket(`wss://${p.address}/peer`, {
         ca,
         cert,
         key,
+        ...(announce ? { headers: { [ADDRESS_HEADER]: announce } } : {}),
         rejectUnauthorized: true,
         minVersion: 'TLSv1.3',
         maxPayload: MAX_FRAME_BYTES,
@@ -429,16 +488,50 @@ export class PeerNetwork {
   acceptUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: PeerIdentity): void {
     if (!this.running) return refuseUpgrade(socket, 503);
     const id = peer.validatorId;
-    if (!isValidatorId(id) || id === this.opts.selfId || !this.peers.has(id)) {
+    if (!isValidatorId(id) || id === this.opts.selfId) {
+      this.log.warn({ peer: id }, 'peer connection refused: not a member');
+      return refuseUpgrade(socket, 403);
+    }
+    const announced = this.announcedAddress(req, id);
+    if (!this.peers.has(id) && announced === null) {
       this.log.warn({ peer: id }, 'peer connection refused: not a member');
       return refuseUpgrade(socket, 403);
     }
     try {
       this.recordIdentity(id, peer.identityPublicKey);
+      if (announced !== null) this.admit(id, announced);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.bindIncoming(ws, id));
     } catch (err) {
       this.log.warn({ peer: id, err: String(err) }, 'peer upgrade failed');
       socket.destroy();
+    }
+  }
+
+  /** The address a dialing validator announced, if joining is enabled and it is dialable. */
+  private announcedAddress(req: IncomingMessage, id: number): string | null {
+    if (!this.opts.onPeerJoined) return null;
+    const raw = req.headers[ADDRESS_HEADER];
+    if (raw === undefined) return null;
+    if (!isDialableAddress(raw)) {
+      this.log.warn({ peer: id }, `validator ${id} announced an address that is not host:port; ignored`);
+      return null;
+    }
+    return raw;
+  }
+
+  /** Adds a validator that announced itself, or moves a known one; then tells the caller. */
+  private admit(id: number, address: string): void {
+    const known = this.peers.get(id);
+    if (known?.address === address) return;
+    const previous = known?.address ?? null;
+    this.addPeer({ id, address });
+    if (previous === null) this.log.info({ peer: id, address }, `validator ${id} joined from ${address}`);
+    else this.log.info({ peer: id, address, previous }, `validator ${id} moved from ${previous} to ${address}`);
+    try {
+      this.opts.onPeerJoined?.({ id, address }, previous);
+    } catch (err) {
+      // The peer is in; failing to record it only means it must announce itself again after a restart.
+      this.log.error({ peer: id, err: String(err) }, 'recording a joined validator failed');
     }
   }
 

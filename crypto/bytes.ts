@@ -1,6 +1,6 @@
 /**
  * Byte helpers shared by the crypto folder. Everything returns plain `Uint8Array`s (never Node
- * `Buffer`s): some dependencies (shamir-secret-sharing, noble) reject or mishandle Buffers, and a
+ * `Buffer`s): some dependencies (noble among them) reject or mishandle Buffers, and a
  * Buffer from the pool may share memory with unrelated data, which defeats wiping.
  */
 import { randomFillSync, timingSafeEqual } from 'node:crypto';

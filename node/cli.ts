@@ -46,6 +46,8 @@ Options:
   --data-dir <dir>         where the encrypted SQLite database lives
   --log-level <level>      trace | debug | info | warn | error
   --plaintext-loopback     also accept plain HTTP from loopback (development)
+  --join <host:port>       join a running cluster through this validator (repeatable: tried in order)
+  --advertise-address <a>  host:port other validators dial to reach this one (default host:port)
 
 Config options:
 ${CONFIG_DOC.map((o) => `  ${o.key.padEnd(24)} ${o.doc} (default: ${o.default})`).join('\n')}`;
@@ -61,6 +63,8 @@ async function runNode(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
       'plaintext-loopback': { type: 'boolean' },
+      join: { type: 'string', multiple: true },
+      'advertise-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

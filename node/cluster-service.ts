@@ -2,33 +2,43 @@
  * Keys held by the cluster (DESIGN §5, issue 3): Shamir-dealt keys for the algorithms that cannot
  * sign or decrypt in shares.
  *
+ * Sharing (node/key-sharing.ts `feldman-chunks`, crypto/feldman.ts): the secret bytes are cut into
+ * 31-byte chunks, each Shamir-shared over the secp256k1 scalar field with Feldman commitments
+ * (public, in the key record); holder h's share vector is evaluated at x = h, its validator id.
+ * That is what lets a reshare (issue 5) move shares to new holders without rebuilding the secret.
+ *
  * Create/distribute is a two-phase ceremony driven by the coordinator (the validator that got the
  * RPC): `key.prepare` sends each holder its share point-to-point (holders check it against the
- * published hash commitment, store it durably next to a `pending` record, and answer with a signed
- * envelope: the acknowledgement); only with an ack from every holder does `key.commit` make the
- * key active everywhere and the coordinator wipe its copy. Any failure sends `key.abort` to those
- * that prepared, and the error names the validators that failed.
+ * published Feldman commitments, store it durably next to a `pending` record, and answer with a
+ * signed envelope: the acknowledgement); only with an ack from every holder does `key.commit` make
+ * the key active everywhere and the coordinator wipe its copy. Any failure sends `key.abort` to
+ * those that prepared, and the error names the validators that failed.
  *
- * decrypt/sign gather t shares from live holders (`share.get`), check each against its
- * commitment, rebuild the secret in memory for that one operation and wipe it. This is honest
- * split storage, not threshold cryptography: the coordinator briefly holds the whole key, which is
- * why listAlgorithms reports thresholdSupport:false for these algorithms. Every share release is
- * audited on the holder that released it.
+ * decrypt/sign gather t shares from live holders (`share.get`), interpolate the chunks and check
+ * them against the commitments' constant terms (one base multiplication per chunk; each share is
+ * checked on its own only when that fails, to blame the bad holder), rebuild the secret for that
+ * one operation and wipe it. This is honest split storage, not threshold cryptography: the
+ * coordinator briefly holds the whole key, which is why listAlgorithms reports
+ * thresholdSupport:false for these algorithms. Every share release is audited on the holder that
+ * released it.
  *
  * Not protected against: a malicious coordinator gathering shares for its own purposes (holders
  * only see that an authenticated validator asked); see README "Threat model".
  */
 import { ALGORITHMS, type AlgorithmName } from '../crypto/algorithms.js';
 import { generateKey, publicKeyFromSecret } from '../crypto/keys.js';
-import { splitSecret, combineShares, hashCommitment } from '../crypto/shamir.js';
+import { createHmac } from 'node:crypto';
+import { dealChunks, decodeSecret, encodeSecret, groupOf, interpolateAtZero, joinChunks, matchesConstants, verifyShare } from '../crypto/feldman.js';
 import { newKeyId } from '../crypto/key-id.js';
-import { equalBytes, toB64, wipe } from '../crypto/bytes.js';
+import { equalBytes, randomBytes, toB64, wipe } from '../crypto/bytes.js';
 import type { PeerNetwork } from '../cluster/peer-network.js';
 import { remoteCodeOf } from '../cluster/errors.js';
 import { isThresholdKey, type ThresholdService } from './threshold-service.js';
+import type { ReshareService } from './reshare-service.js';
 import { chooseHolders } from './holders.js';
 import { NodeError } from './errors.js';
 import { keyFromWire, keyToWire, b64Field } from './key-wire.js';
+import { chunkedData, sharingOf, type Sharing } from './key-sharing.js';
 import type { CreateRequest, Distributor, SecretAccess } from './key-service.js';
 import type { ClusterOps } from './methods.js';
 import type { KeyRecord, KeyType, Store } from './store.js';
@@ -72,6 +82,11 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   private sweeping = false;
   /** Keys that are never rebuilt (DKG, Feldman-dealt BLS) are delegated here. */
   private threshold: ThresholdService | null = null;
+  /** key id:generation → keyed hash of its rebuilt chunks, once they passed the Feldman check. */
+  private readonly checkedSecrets = new Map<string, string>();
+  private readonly checkKey = randomBytes(32);
+  /** Resharing of every distributed key (node/reshare-service.ts). */
+  private resharer: ReshareService | null = null;
 
   constructor(o: ClusterServiceOptions) {
     this.o = o;
@@ -84,6 +99,10 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
 
   setThreshold(t: ThresholdService): void {
     this.threshold = t;
+  }
+
+  setResharer(r: ReshareService): void {
+    this.resharer = r;
   }
 
   canCreateThreshold(_alg: AlgorithmName): boolean {
@@ -229,13 +248,22 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     }
   }
 
-  /** Splits, prepares on every holder, and commits or aborts everywhere. Retries a busy name. */
+  /**
+   * Feldman-deals the secret's chunks (x = holder id), prepares on every holder, and commits or
+   * aborts everywhere. Retries a busy name.
+   */
   private async deal(draft: KeyRecord, secret: Uint8Array, existing = false): Promise<KeyRecord> {
-    const shares = await splitSecret(secret, draft.holders.length, draft.threshold!);
-    const rec: KeyRecord = {
-      ...draft,
-      commitments: JSON.stringify(shares.map((s) => toB64(hashCommitment(s, draft.id, draft.generation)))),
-    };
+    const g = groupOf('secp256k1');
+    const chunks = encodeSecret(g, secret);
+    let shares: Map<number, Uint8Array>;
+    let rec: KeyRecord;
+    try {
+      const d = dealChunks(g, chunks, draft.holders, draft.threshold!);
+      shares = d.shares;
+      rec = { ...draft, commitments: JSON.stringify(chunkedData(secret.length, d.commitments)) };
+    } finally {
+      chunks.fill(0n);
+    }
     const session = `deal:${rec.id}:${rec.generation}`;
     const others = this.members().filter((m) => !rec.holders.includes(m));
     try {
@@ -243,7 +271,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         const prepared = await this.sendMany<{ ack: true }>(
           rec.holders,
           'key.prepare',
-          (id) => ({ key: keyToWire(rec), shareIndex: rec.holders.indexOf(id) + 1, share: toB64(shares[rec.holders.indexOf(id)]!), existing }),
+          (id) => ({ key: keyToWire(rec), shareIndex: id, share: toB64(shares.get(id)!), existing }),
           session,
         );
         const failed = [...prepared].filter(([, r]) => !r.ok) as [number, { ok: false; error: Error }][];
@@ -272,19 +300,26 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
       this.log.info({ keyId: rec.id, algorithm: rec.algorithm, threshold: rec.threshold, holders: rec.holders }, 'distributed key created');
       return active;
     } finally {
-      wipe(...shares);
+      wipe(...shares.values());
     }
   }
 
   // ---- use -----------------------------------------------------------------------------------
 
-  /** Gathers t valid shares from live holders, rebuilds the secret for `fn`, wipes it. */
+  /**
+   * Gathers t shares from live holders, rebuilds the secret for `fn`, wipes it. Happy path: one
+   * interpolation and one check of each chunk against its commitment's constant term. Only when
+   * that fails is each share checked on its own (Feldman, at x = its holder's id): the bad ones
+   * are blamed and dropped, and other holders are asked for the missing shares.
+   */
   async withSecret<T>(key: KeyRecord, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
     if (isThresholdKey(key)) {
       throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" signs by threshold signatures and is never rebuilt`);
     }
     const t = key.threshold!;
-    const commitments = JSON.parse(key.commitments ?? '[]') as string[];
+    const sharing = sharingOf(key);
+    if (sharing.scheme !== 'feldman-chunks') throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is shared as ${sharing.scheme} and is never rebuilt`);
+    const g = sharing.group;
     const live = key.holders.filter((h) => this.live(h));
     if (live.length < t) {
       const down = key.holders.filter((h) => !this.live(h));
@@ -294,83 +329,141 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         { validators: down },
       );
     }
-    // Self first (no network), then the others. Ask t holders; every HEDGE_MS without enough
-    // answers, or on each failure, ask one more, so a frozen holder costs a fraction of a second.
+    // Self first (no network), then the others.
     const order = [...live].sort((a, b) => (a === this.o.selfId ? -1 : b === this.o.selfId ? 1 : a - b));
-    const got: { id: number; share: Uint8Array }[] = [];
+    const got = new Map<number, Uint8Array>();
+    const checked = new Set<number>();
     const failed: [number, Error][] = [];
     const session = `gather:${key.id}:${Math.random().toString(36).slice(2)}`;
     try {
-      await new Promise<void>((resolve) => {
-        let inFlight = 0;
-        let done = false;
-        let hedge: NodeJS.Timeout | null = null;
-        const finish = () => {
-          if (done) return;
-          done = true;
-          if (hedge) clearInterval(hedge);
-          resolve();
-        };
-        const check = () => {
-          if (got.length >= t || (inFlight === 0 && order.length === 0)) finish();
-        };
-        const ask = () => {
-          const id = order.shift();
-          if (id === undefined) return;
-          inFlight++;
-          this.send<{ shareIndex: number; share: string }>(id, 'share.get', { keyId: key.id, generation: key.generation }, session)
-            .then(
-              (v) => {
-                const share = b64Field(v.share, 'share');
-                if (done) return wipe(share); // a hedged extra: not needed
-                const expected = commitments[key.holders.indexOf(id)];
-                if (!expected || toB64(hashCommitment(share, key.id, key.generation)) !== expected) {
-                  wipe(share);
-                  this.blame(key, id);
-                  failed.push([id, new NodeError('ERR_PEER_FAILED', 'returned an invalid share')]);
-                  ask();
-                  return;
-                }
-                got.push({ id, share });
-              },
-              (e: Error) => {
-                failed.push([id, e]);
-                ask();
-              },
-            )
-            .catch((e: Error) => failed.push([id, e]))
-            .finally(() => {
-              inFlight--;
-              check();
-            });
-        };
-        for (let i = 0; i < t; i++) ask();
-        hedge = setInterval(() => {
-          if (got.length < t && order.length > 0) ask();
-        }, HEDGE_MS);
-        check();
-      });
-      if (got.length < t) {
-        const down = key.holders.filter((h) => !this.live(h));
-        const names = [...down, ...failed.map(([id]) => id)];
-        throw new NodeError(
-          'ERR_NOT_ENOUGH_VALIDATORS',
-          `key "${key.name}" needs ${t} shares; got ${got.length}. Missing or failed validators: ${[...new Set(names)].sort((a, b) => a - b).join(', ')}` +
-            (failed.length ? ` (${failed.map(([id, e]) => `${id}: ${e.message}`).join('; ')})` : ''),
-          { validators: names },
-        );
-      }
-      // Every share was checked against its commitment, so the rebuilt secret is the dealt one;
-      // re-deriving the public key here would cost 0.5-2.5 ms per operation for nothing.
-      const secret = await combineShares(got.map((g) => g.share));
-      try {
-        return { value: fn(secret), participants: got.map((g) => g.id).sort((a, b) => a - b) };
-      } finally {
-        wipe(secret);
+      for (;;) {
+        await this.collectShares(key, t, order, got, failed, session);
+        if (got.size < t) {
+          const down = key.holders.filter((h) => !this.live(h));
+          const names = [...down, ...failed.map(([id]) => id)];
+          throw new NodeError(
+            'ERR_NOT_ENOUGH_VALIDATORS',
+            `key "${key.name}" needs ${t} shares; got ${got.size}. Missing or failed validators: ${[...new Set(names)].sort((a, b) => a - b).join(', ')}` +
+              (failed.length ? ` (${failed.map(([id, e]) => `${id}: ${e.message}`).join('; ')})` : ''),
+            { validators: names },
+          );
+        }
+        let chunks: bigint[] | null = null;
+        try {
+          chunks = interpolateAtZero(g, got);
+        } catch {
+          chunks = null; // a malformed share: found below
+        }
+        try {
+          if (chunks && this.committed(key, g, chunks, sharing)) {
+            // The rebuilt chunks are the committed ones, so the secret is the dealt one.
+            const secret = decodeSecret(g, chunks, sharing.secretLength!);
+            try {
+              return { value: fn(secret), participants: [...got.keys()].sort((a, b) => a - b) };
+            } finally {
+              wipe(secret);
+            }
+          }
+        } finally {
+          chunks?.fill(0n);
+        }
+        // Slow path: find the holders whose shares are wrong.
+        const bad = [...got].filter(([id, share]) => !checked.has(id) && !verifyShare(g, share, id, sharing.commitments)).map(([id]) => id);
+        if (!bad.length) {
+          throw new NodeError(
+            'ERR_SEALED_DATA_CORRUPT',
+            `the shares of key "${key.name}" each match the commitments but do not rebuild the committed secret: its commitments are corrupt`,
+          );
+        }
+        for (const id of got.keys()) if (!bad.includes(id)) checked.add(id);
+        for (const id of bad) {
+          wipe(got.get(id));
+          got.delete(id);
+          this.blame(key, id);
+          failed.push([id, new NodeError('ERR_PEER_FAILED', 'returned an invalid share')]);
+        }
       }
     } finally {
-      for (const g of got) wipe(g.share);
+      wipe(...got.values());
     }
+  }
+
+  /**
+   * Asks holders from `order` (consumed) for their shares until `got` has t of them or nobody is
+   * left. Asks as many as are missing; every HEDGE_MS without enough answers, or on each failure,
+   * asks one more, so a frozen holder costs a fraction of a second. Shares are not checked here.
+   */
+  private async collectShares(
+    key: KeyRecord,
+    t: number,
+    order: number[],
+    got: Map<number, Uint8Array>,
+    failed: [number, Error][],
+    session: string,
+  ): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let inFlight = 0;
+      let done = false;
+      let hedge: NodeJS.Timeout | null = null;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        if (hedge) clearInterval(hedge);
+        resolve();
+      };
+      const check = () => {
+        if (got.size >= t || (inFlight === 0 && order.length === 0)) finish();
+      };
+      const ask = () => {
+        const id = order.shift();
+        if (id === undefined) return;
+        inFlight++;
+        this.send<{ shareIndex: number; share: string }>(id, 'share.get', { keyId: key.id, generation: key.generation }, session)
+          .then(
+            (v) => {
+              const share = b64Field(v.share, 'share');
+              if (done || got.size >= t) return wipe(share); // a hedged extra: not needed
+              got.set(id, share);
+            },
+            (e: Error) => {
+              failed.push([id, e]);
+              ask();
+            },
+          )
+          .catch((e: Error) => {
+            failed.push([id, e]); // a malformed answer
+            ask();
+          })
+          .finally(() => {
+            inFlight--;
+            check();
+          });
+      };
+      for (let i = got.size; i < t; i++) ask();
+      hedge = setInterval(() => {
+        if (got.size < t && order.length > 0) ask();
+      }, HEDGE_MS);
+      check();
+    });
+  }
+
+  /**
+   * Whether rebuilt chunks are the committed ones. The Feldman check costs one secp256k1 base
+   * multiplication per chunk (~0.4 ms each, most of a 3-of-5 decrypt); once it has passed for a key
+   * and generation, a keyed hash of the chunks is remembered and later rebuilds compare with it.
+   * The hash is keyed with a random per-process key and reveals nothing about a 256-bit secret.
+   */
+  private committed(key: KeyRecord, g: ReturnType<typeof groupOf>, chunks: bigint[], sharing: Sharing): boolean {
+    const bytes = joinChunks(g, chunks);
+    const tag = createHmac('sha256', this.checkKey).update(bytes).digest('base64');
+    wipe(bytes);
+    const slot = `${key.id}:${key.generation}`;
+    const known = this.checkedSecrets.get(slot);
+    if (known !== undefined) return known === tag;
+    if (!matchesConstants(g, chunks, sharing.commitments)) return false;
+    if (this.checkedSecrets.size >= 10_000) this.checkedSecrets.clear();
+    this.checkedSecrets.set(slot, tag);
+    return true;
   }
 
   private blame(key: KeyRecord, id: number): void {
@@ -396,8 +489,9 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
     return this.requireThreshold().thresholdSign(key, message, participants);
   }
 
-  async reshareKey(key: KeyRecord): Promise<KeyRecord> {
-    throw new NodeError('ERR_UNSUPPORTED', `resharing key "${key.name}" is not available in this release`);
+  async reshareKey(key: KeyRecord, t: number, n: number, validators: number[] | undefined): Promise<KeyRecord> {
+    if (!this.resharer) throw new NodeError('ERR_UNSUPPORTED', 'resharing is not available on this validator');
+    return this.resharer.reshareKey(key, t, n, validators);
   }
 
   async deleteKey(key: KeyRecord, force: boolean): Promise<{ deletedShares: number; pending: number[] }> {
@@ -480,11 +574,11 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
   private registerHandlers(): void {
     this.on('key.prepare', (b, ctx) => {
       const rec = keyFromWire(b.key);
-      const idx = b.shareIndex as number;
-      if (rec.holders[idx - 1] !== this.o.selfId) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not that share holder');
+      const idx = this.o.selfId; // a share is evaluated at x = its holder's validator id
+      if (!rec.holders.includes(idx) || b.shareIndex !== idx) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not that share holder');
+      const sharing = sharingOf(rec);
       const share = b64Field(b.share, 'share');
-      const commitments = JSON.parse(rec.commitments ?? '[]') as string[];
-      if (toB64(hashCommitment(share, rec.id, rec.generation)) !== commitments[idx - 1]) {
+      if (!shareMatches(sharing, share, idx)) {
         wipe(share);
         throw new NodeError('ERR_PEER_FAILED', 'the dealt share does not match its published commitment');
       }
@@ -504,7 +598,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         wipe(share);
       }
       this.store.appendAudit(
-        { actor: `validator:${ctx.from}`, action: 'share.prepare', keyId: rec.id, outcome: 'ok', detail: `share ${idx} of ${rec.holders.length}` },
+        { actor: `validator:${ctx.from}`, action: 'share.prepare', keyId: rec.id, outcome: 'ok', detail: `share at x=${idx}, ${rec.threshold}-of-${rec.holders.length}` },
         new Date(this.now()),
       );
       return { ack: true };
@@ -536,7 +630,13 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
       if (mine && mine.updatedAt > rec.updatedAt) return { ok: true, stale: true };
       const clash = this.store.getKeyByName(rec.name);
       if (clash && clash.id !== rec.id) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists here`);
-      this.store.upsertKey(rec);
+      // A metadata update never changes how a distributed key is shared: only a certified reshare
+      // does (ReshareService.applyCommit). The sharing here stays whatever the update carries.
+      const keep =
+        mine && mine.distributed && mine.status !== 'pending'
+          ? { distributed: true, generation: mine.generation, threshold: mine.threshold, totalShares: mine.totalShares, holders: mine.holders, commitments: mine.commitments, certificate: mine.certificate ?? null }
+          : {};
+      this.store.upsertKey({ ...rec, ...keep });
       return { ok: true };
     });
 
@@ -567,8 +667,7 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
       const s = this.store.getShare(keyId, Number(b.generation));
       if (!s) return { ok: false };
       try {
-        const commitments = JSON.parse(key.commitments ?? '[]') as string[];
-        return { ok: toB64(hashCommitment(s.share, keyId, key.generation)) === commitments[s.shareIndex - 1] };
+        return { ok: shareMatches(sharingOf(key), s.share, this.o.selfId) };
       } finally {
         wipe(s.share);
       }
@@ -635,6 +734,15 @@ export class ClusterService implements ClusterOps, Distributor, SecretAccess {
         this.log.warn({ keyId: k.id }, 'dropped a pending key that was never committed');
       }
     }
+  }
+}
+
+/** Feldman check of a holder's share; false (not a throw) for malformed commitments too. */
+function shareMatches(sharing: Sharing, share: Uint8Array, x: number): boolean {
+  try {
+    return verifyShare(sharing.group, share, x, sharing.commitments);
+  } catch {
+    return false;
   }
 }
 

@@ -50,9 +50,17 @@ export interface NodeConfig {
   /** file: absolute path, or null for stdout. */
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly peers: readonly { readonly id: number; readonly address: string }[];
+  /** "host:port" of running validators to learn the members from at start (joining a cluster). */
+  readonly join: readonly string[];
+  /** Where other validators dial this one, as set; null: host:port (only announced when joining). */
+  readonly advertiseAddress: string | null;
   readonly cluster: { readonly threshold: number; readonly totalShares: number };
-  /** Fault injection for tests (env KCHAIN_TEST_CORRUPT_PARTIALS=1); false in normal use. */
-  readonly testFaults: { readonly corruptPartials: boolean };
+  /**
+   * Fault injection for tests; off in normal use. KCHAIN_TEST_CORRUPT_PARTIALS=1: send corrupt
+   * partial signatures. KCHAIN_TEST_CRASH_AT=point[,point]: kill -9 this process at a reshare phase
+   * (node/reshare-service.ts names the points).
+   */
+  readonly testFaults: { readonly corruptPartials: boolean; readonly crashAt: readonly string[] };
 }
 
 export interface LoadedConfig {
@@ -65,8 +73,11 @@ export interface LoadedConfig {
 
 export interface LoadConfigOptions {
   file?: string;
-  /** Command-line flags: id, port, host, data-dir, log-level, plaintext-loopback. Other keys are ignored. */
-  flags?: Record<string, string | boolean | undefined>;
+  /**
+   * Command-line flags: id, port, host, data-dir, log-level, plaintext-loopback, join (repeatable),
+   * advertise-address. Other keys are ignored.
+   */
+  flags?: Record<string, string | boolean | string[] | undefined>;
   /** Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   /** Base for relative paths from env/flags (and from defaults without a file). Defaults to process.cwd(). */
@@ -76,7 +87,7 @@ export interface LoadConfigOptions {
 }
 
 export const DEFAULT_PORT_BASE = 9629; // validator N listens on 9629 + N (DESIGN §1: 9630, 9631, …)
-const SHAMIR_MAX_SHARES = 255; // shamir-secret-sharing works in GF(2^8)
+const SHAMIR_MAX_SHARES = 255; // crypto/feldman.ts takes thresholds ≤ 255; holders per key share that bound
 
 /** One line of documentation per option (`kchain node --help`, README). */
 export const CONFIG_DOC: readonly { key: string; default: string; doc: string }[] = [
@@ -104,6 +115,8 @@ export const CONFIG_DOC: readonly { key: string; default: string; doc: string }[
   { key: 'log.level', default: 'info', doc: 'trace, debug, info, warn, error or fatal (env KCHAIN_LOG_LEVEL, flag --log-level)' },
   { key: 'log.file', default: 'null', doc: 'log file (JSON lines); null logs to stdout' },
   { key: 'peers', default: '[]', doc: 'the other validators: list of { id, address: "host:port" } (not this one)' },
+  { key: 'join', default: '[]', doc: 'addresses "host:port" of running validators to join through; the members are learned from the first that answers and remembered (env KCHAIN_JOIN, comma-separated; flag --join, repeatable)' },
+  { key: 'advertiseAddress', default: 'host:port', doc: 'address other validators dial to reach this one, announced when joining; required with join if host is 0.0.0.0 or :: (env KCHAIN_ADVERTISE_ADDRESS, flag --advertise-address)' },
   { key: 'cluster.threshold', default: '3', doc: 'shares needed to use a key, when createKey gives none' },
   { key: 'cluster.totalShares', default: '5', doc: 'shares a key is split into, when createKey gives none (≤ 255)' },
 ];
@@ -131,6 +144,12 @@ export function isLoopbackHost(host: string): boolean {
   if (h === 'localhost' || h === '::1' || h === '[::1]') return true;
   const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
   return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/** 0.0.0.0 or ::: binds every interface, names no machine to a dialer. */
+export function isWildcardHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === '0.0.0.0' || (isIP(h) === 6 && /^[0:]+$/.test(h));
 }
 
 /** Parses "host:port" / "[v6]:port"; null if malformed. */
@@ -237,12 +256,12 @@ function parseBoolText(text: string): boolean | null {
 /** Reads env vars and flags into typed overrides; conversion problems go to the checker. */
 function collectOverrides(
   env: NodeJS.ProcessEnv,
-  flags: Record<string, string | boolean | undefined>,
+  flags: Record<string, string | boolean | string[] | undefined>,
   cwd: string,
   c: Checker,
 ): Map<string, Override> {
   const out = new Map<string, Override>();
-  type Kind = 'int' | 'string' | 'bool' | 'path';
+  type Kind = 'int' | 'string' | 'bool' | 'path' | 'list';
   const table: [key: string, envName: string | null, flag: string | null, kind: Kind][] = [
     ['id', 'KCHAIN_ID', 'id', 'int'],
     ['port', 'KCHAIN_PORT', 'port', 'int'],
@@ -251,9 +270,24 @@ function collectOverrides(
     ['log.level', 'KCHAIN_LOG_LEVEL', 'log-level', 'string'],
     ['plaintextLoopback', 'KCHAIN_PLAINTEXT_LOOPBACK', 'plaintext-loopback', 'bool'],
     ['bearerToken', 'KCHAIN_BEARER_TOKEN', null, 'string'],
+    ['join', 'KCHAIN_JOIN', 'join', 'list'],
+    ['advertiseAddress', 'KCHAIN_ADVERTISE_ADDRESS', 'advertise-address', 'string'],
   ];
-  const convert = (raw: string | boolean, kind: Kind, source: string, secret: boolean): unknown => {
+  const convert = (raw: string | boolean | string[], kind: Kind, source: string, secret: boolean): unknown => {
     const shown = secret ? '' : ` (got ${show(raw)})`;
+    if (kind === 'list') {
+      // "a:1,b:2" in the environment; a repeatable flag, each value possibly comma-separated too
+      const values: (string | boolean)[] = Array.isArray(raw) ? raw : [raw];
+      if (values.some((v) => typeof v !== 'string')) {
+        c.problems.push(`${source}: needs a value`);
+        return undefined;
+      }
+      return (values as string[]).flatMap((v) => v.split(',')).map((part) => part.trim()).filter((part) => part !== '');
+    }
+    if (Array.isArray(raw)) {
+      c.problems.push(`${source}: may be given once`);
+      return undefined;
+    }
     if (kind === 'bool') {
       const b = typeof raw === 'boolean' ? raw : parseBoolText(raw);
       if (b === null) c.problems.push(`${source}: must be true or false${shown}`);
@@ -343,7 +377,7 @@ function deepFreeze<T>(o: T): T {
 
 const TOP_KEYS = [
   'id', 'host', 'port', 'dataDir', 'tls', 'plaintextLoopback', 'plaintextRole', 'bearerToken',
-  'bearerTokenFile', 'limits', 'password', 'kdf', 'log', 'peers', 'cluster',
+  'bearerTokenFile', 'limits', 'password', 'kdf', 'log', 'peers', 'join', 'advertiseAddress', 'cluster',
 ] as const;
 
 /**
@@ -506,6 +540,34 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     }
   }
 
+  // joining a running cluster
+  const joinIn = pick('join', raw.join);
+  const join: string[] = [];
+  if (joinIn.value !== undefined && joinIn.value !== null) {
+    if (!Array.isArray(joinIn.value)) c.problem(joinIn.path, `must be a list of "host:port" (got ${show(joinIn.value)})`);
+    else {
+      joinIn.value.forEach((a: unknown, i: number) => {
+        const path = joinIn.path === 'join' ? `join[${i}]` : joinIn.path;
+        if (typeof a !== 'string' || parseAddress(a) === null) {
+          return c.problem(path, `must be "host:port" or "[ipv6]:port" with port 1..65535 (got ${show(a)})`);
+        }
+        if (join.includes(a)) return c.problem(path, `${a} is listed twice`);
+        join.push(a);
+      });
+    }
+  }
+  const advIn = pick('advertiseAddress', raw.advertiseAddress);
+  let advertiseAddress: string | null = null;
+  if (advIn.value !== undefined && advIn.value !== null) {
+    const a = c.str(advIn.value, advIn.path, '');
+    if (a !== '' && (parseAddress(a) === null || isWildcardHost(parseAddress(a)!.host))) {
+      c.problem(advIn.path, `must be "host:port" another validator can dial, not a wildcard address (got ${show(a)})`);
+    } else if (a !== '') advertiseAddress = a;
+  }
+  if (join.length > 0 && advertiseAddress === null && advIn.value === undefined && isWildcardHost(host)) {
+    c.problem('advertiseAddress', `required with join when host is ${host}: the other validators must know where to dial this one`);
+  }
+
   // cluster defaults for createKey
   const clRaw = c.section(raw.cluster, 'cluster');
   c.keys(clRaw, ['threshold', 'totalShares'], 'cluster');
@@ -542,11 +604,13 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   // Fault injection for the project's own fault tests only; never set in production.
   const corruptPartials = parseBoolText(env.KCHAIN_TEST_CORRUPT_PARTIALS ?? 'false') === true;
   if (corruptPartials) warnings.push('KCHAIN_TEST_CORRUPT_PARTIALS is set: this validator sends corrupt partial signatures (fault test)');
+  const crashAt = (env.KCHAIN_TEST_CRASH_AT ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (crashAt.length) warnings.push(`KCHAIN_TEST_CRASH_AT is set: this validator kills itself at ${crashAt.join(', ')} (fault test)`);
 
   const config: NodeConfig = {
     id, host, port, dataDir, tls, plaintextLoopback, plaintextRole, bearerToken, limits, password, kdf,
-    log: { level, file: logFile }, peers, cluster: { threshold, totalShares },
-    testFaults: { corruptPartials },
+    log: { level, file: logFile }, peers, join, advertiseAddress, cluster: { threshold, totalShares },
+    testFaults: { corruptPartials, crashAt },
   };
   return deepFreeze({ config, warnings, file });
 }

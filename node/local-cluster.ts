@@ -61,26 +61,51 @@ export async function prepareLocalCluster(l: LocalClusterLayout, log: (s: string
     missing.map((i) => createValidatorBundle({ caDir: l.dir, outDir: nodeDir(l, i), validatorId: i })),
   );
   for (let i = 1; i <= l.nodes; i++) {
-    const dir = nodeDir(l, i);
-    ensurePrivateDir(dir);
-    const pw = join(dir, 'password');
-    if (!existsSync(pw)) writeSecretFile(pw, randomBytes(24).toString('base64url'));
     const peers = [];
     for (let j = 1; j <= l.nodes; j++) if (j !== i) peers.push({ id: j, address: `127.0.0.1:${portOf(l, j)}` });
-    writeConfigFile(join(dir, 'config.yaml'), {
-      id: i,
-      host: '127.0.0.1',
-      port: portOf(l, i),
-      dataDir: './data',
-      tls: { ca: './ca.crt', cert: './validator.crt', key: './validator.key', identityKey: './identity.key' },
-      plaintextLoopback: true,
-      plaintextRole: 'admin',
-      password: { provider: 'file', path: './password' },
-      peers,
-      cluster: { threshold: Math.min(l.threshold, l.nodes), totalShares: l.nodes },
-    });
+    writeNodeConfig(l, i, { peers });
   }
   writeFileSync(join(l.dir, 'cluster.json'), JSON.stringify({ nodes: l.nodes, threshold: l.threshold, basePort: l.basePort }, null, 2));
+}
+
+/** Writes node-i/config.yaml (and a password file, first time) with the local cluster's settings. */
+function writeNodeConfig(l: LocalClusterLayout, i: number, membership: { peers?: object[]; join?: string[] }): void {
+  const dir = nodeDir(l, i);
+  ensurePrivateDir(dir);
+  const pw = join(dir, 'password');
+  if (!existsSync(pw)) writeSecretFile(pw, randomBytes(24).toString('base64url'));
+  writeConfigFile(join(dir, 'config.yaml'), {
+    id: i,
+    host: '127.0.0.1',
+    port: portOf(l, i),
+    dataDir: './data',
+    tls: { ca: './ca.crt', cert: './validator.crt', key: './validator.key', identityKey: './identity.key' },
+    plaintextLoopback: true,
+    plaintextRole: 'admin',
+    password: { provider: 'file', path: './password' },
+    ...membership,
+    cluster: { threshold: Math.min(l.threshold, l.nodes), totalShares: l.nodes },
+  });
+}
+
+/**
+ * Prepares validator i (beyond the layout's `nodes`) to join the running local cluster through the
+ * validators at `join` (host:port): a certificate from the cluster CA (or from `caDir`, to test
+ * that another CA's validator is refused), a password, and a config with `join` and no peers.
+ */
+export async function prepareJoiningValidator(
+  l: LocalClusterLayout,
+  i: number,
+  joinAddresses: string[],
+  opts: { caDir?: string } = {},
+): Promise<void> {
+  const dir = nodeDir(l, i);
+  if (!existsSync(join(dir, 'validator.key'))) {
+    await createValidatorBundle({ caDir: opts.caDir ?? l.dir, outDir: dir, validatorId: i });
+    // A validator of another CA still trusts the cluster's CA: what is tested is the cluster refusing it.
+    if (opts.caDir) writeFileSync(join(dir, 'ca.crt'), readFileSync(join(l.dir, 'ca.crt')));
+  }
+  writeNodeConfig(l, i, { join: joinAddresses });
 }
 
 export function healthOf(port: number, timeoutMs = 1000): Promise<{ healthy: boolean; version?: string } | null> {

@@ -302,6 +302,10 @@ export class Store {
         'UPDATE shares SET sealed = zeroblob(length(sealed)) WHERE key_id = ? AND generation = ?',
       ),
       deleteShareGen: db.prepare('DELETE FROM shares WHERE key_id = ? AND generation = ?'),
+      shredSharesExcept: db.prepare(
+        'UPDATE shares SET sealed = zeroblob(length(sealed)) WHERE key_id = ? AND generation != ?',
+      ),
+      deleteSharesExcept: db.prepare('DELETE FROM shares WHERE key_id = ? AND generation != ?'),
       deleteKey: db.prepare('DELETE FROM keys WHERE id = ?'),
       insertBlob: db.prepare(`INSERT INTO blobs (id, key_name, share_index, validator_id, sealed, created_at)
         VALUES (?, ?, ?, ?, ?, ?)`),
@@ -538,6 +542,21 @@ export class Store {
     this.checkpoint();
   }
 
+  /**
+   * Makes `rec` the key's current generation (inserting the record when this validator did not
+   * have the key) and destroys every share of the key except generation `keep` (all of them when
+   * `keep` is null), in one durable transaction; returns how many share rows were destroyed.
+   */
+  switchGeneration(rec: KeyRecord, keep: number | null): number {
+    const n = this.durable(() => {
+      this.upsertKey(rec);
+      this.stmt.shredSharesExcept.run(rec.id, keep ?? -1);
+      return this.stmt.deleteSharesExcept.run(rec.id, keep ?? -1).changes;
+    });
+    this.checkpoint();
+    return n;
+  }
+
   // ---- opaque stored shares (storeShare / retrieveShare) -----------------------------------
 
   putBlob(b: BlobRecord): void {
@@ -660,6 +679,30 @@ export class Store {
     return createHmac('sha256', this.auditKey)
       .update(JSON.stringify([prev, seq, at, actor, action, keyId, outcome, detail]))
       .digest('base64');
+  }
+
+  // ---- peers learned at run time (validators that joined through another one) ---------------
+
+  /** The validators this one learned while running, by id; the config's `peers` are not here. */
+  listPeers(): { id: number; address: string }[] {
+    return this.db.prepare('SELECT id, address FROM peers ORDER BY id').all() as { id: number; address: string }[];
+  }
+
+  /** Records (or moves) a learned validator; the first time it was added is kept. */
+  putPeer(id: number, address: string, now: number): void {
+    this.db
+      .prepare('INSERT INTO peers (id, address, added_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET address = excluded.address')
+      .run(id, address, now);
+  }
+
+  // ---- small public settings (meta table) ----------------------------------------------------
+
+  getMeta(k: string): string | undefined {
+    return (this.db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: string } | undefined)?.v;
+  }
+
+  setMeta(k: string, v: string): void {
+    this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v').run(k, v);
   }
 
   // ---- helpers -------------------------------------------------------------------------------

@@ -4,11 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { PeerNetwork } from '../cluster/peer-network.js';
+import { PeerNetwork, type PeerAddress } from '../cluster/peer-network.js';
+import { MemberDiscovery, fetchMembers } from './member-discovery.js';
 import { ClusterService } from './cluster-service.js';
 import { ThresholdService } from './threshold-service.js';
+import { ReshareService } from './reshare-service.js';
 import { loadTlsFiles } from '../certs/files.js';
 import { identityFromSubjectAltName } from '../certs/identity.js';
 import { RpcServer } from '../rpc/server.js';
@@ -39,6 +41,9 @@ export class Validator {
   private server: RpcServer | null = null;
   private cluster: ClusterService | null = null;
   private threshold: ThresholdService | null = null;
+  private reshare: ReshareService | null = null;
+  private network: PeerNetwork | null = null;
+  private discovery: MemberDiscovery | null = null;
   private readonly identityKey: KeyObject;
   private readonly startedAt = Date.now();
   private closing = false;
@@ -61,10 +66,52 @@ export class Validator {
     return this.cluster;
   }
 
-  /** The peer plane and the distributed-key service, when the config names peers. */
+  /** Where other validators reach this one (the member list names it so). */
+  private get advertisedAddress(): string {
+    return this.config.advertiseAddress ?? `${this.config.host}:${this.config.port}`;
+  }
+
+  /** The configured peers, plus those learned at run time (joined) from the store; the config wins. */
+  private initialPeers(): PeerAddress[] {
+    const configured = new Set(this.config.peers.map((p) => p.id));
+    const learned = this.store.listPeers().filter((p) => !configured.has(p.id) && p.id !== this.config.id);
+    return [...this.config.peers.map((p) => ({ id: p.id, address: p.address })), ...learned];
+  }
+
+  /** Remembers a validator learned at run time, so a restart knows it without a config change. */
+  private rememberPeer(p: PeerAddress): void {
+    this.store.putPeer(p.id, p.address, Date.now());
+  }
+
+  /** This validator and its peers, for GET /peer/members. */
+  private peerMembers(): PeerAddress[] {
+    const peers = Object.entries(this.network?.status() ?? {}).map(([id, s]) => ({ id: Number(id), address: s.address }));
+    return [{ id: this.config.id, address: this.advertisedAddress }, ...peers];
+  }
+
+  /** With `join`: learn the members from a running validator, in the background (the node serves meanwhile). */
+  private startDiscovery(tls: { ca: Buffer; cert: Buffer; key: Buffer }): void {
+    const network = this.network;
+    if (!network || this.config.join.length === 0) return;
+    this.discovery = new MemberDiscovery({
+      selfId: this.config.id,
+      join: this.config.join,
+      known: () => Object.entries(network.status()).map(([id, s]) => ({ id: Number(id), address: s.address })),
+      add: (p) => {
+        network.addPeer(p);
+        this.rememberPeer(p);
+      },
+      fetch: (address) => fetchMembers(address, tls),
+      log: this.log.child({ plane: 'join' }),
+    });
+    this.discovery.start();
+  }
+
+  /** The peer plane and the distributed-key service, when the config names peers or a cluster to join. */
   private startCluster(tls: { ca: Buffer; cert: Buffer; key: Buffer }): void {
     const { config, log } = this;
-    if (config.peers.length === 0) return;
+    const peers = this.initialPeers();
+    if (peers.length === 0 && config.join.length === 0) return;
     const identify = (san: string | undefined) => {
       const id = identityFromSubjectAltName(san);
       return id?.role === 'validator' && id.validatorId && id.identityPublicKey
@@ -74,15 +121,22 @@ export class Validator {
     const network = new PeerNetwork({
       selfId: config.id,
       identityKey: this.identityKey,
-      peers: config.peers.map((p) => ({ id: p.id, address: p.address })),
+      peers,
       tls,
       identityOf: () => undefined,
       identifyPeerCertificate: (der) => identify(new X509Certificate(der).subjectAltName),
       exposeError: (e) => (isExposedError(e) ? { code: e.code, message: e.message } : undefined),
       requestTimeoutMs: config.limits.peerTimeoutMs,
-      onPeerConnected: () => this.cluster?.onPeerConnected(),
+      onPeerConnected: (peerId) => {
+        this.cluster?.onPeerConnected();
+        this.reshare?.onPeerConnected(peerId);
+      },
+      // Announced only when joining (or set explicitly): a static cluster's addresses stay as configured.
+      ...(config.advertiseAddress !== null || config.join.length > 0 ? { announceAddress: this.advertisedAddress } : {}),
+      onPeerJoined: (p) => this.rememberPeer(p),
       log: log.child({ plane: 'peer' }),
     });
+    this.network = network;
     this.cluster = new ClusterService({
       selfId: config.id,
       selfAddress: `${config.host}:${config.port}`,
@@ -105,6 +159,23 @@ export class Validator {
     });
     this.threshold.registerHandlers();
     this.cluster.setThreshold(this.threshold);
+    const caCert = new X509Certificate(tls.ca);
+    const selfIdentity = new Uint8Array(Buffer.from(String(createPublicKey(this.identityKey).export({ format: 'jwk' }).x), 'base64url'));
+    this.reshare = new ReshareService({
+      selfId: config.id,
+      store: this.store,
+      network,
+      log: log.child({ plane: 'reshare' }),
+      timeoutMs: config.limits.peerTimeoutMs,
+      members: () => this.cluster!.members(),
+      live: (id) => id === config.id || network.connectedPeers().includes(id),
+      identityKey: this.identityKey,
+      identityOf: (id) => (id === config.id ? selfIdentity : network.identityOf(id)),
+      certificatePem: tls.cert.toString('utf8'),
+      identityFromCertificate: (pem) => validatorIdentityOf(pem, caCert),
+      crashAt: config.testFaults.crashAt,
+    });
+    this.cluster.setResharer(this.reshare);
     this.keys.setDistributor(this.cluster);
     this.metrics.gauge('kchain_peer_frames_total', () =>
       Object.fromEntries(Object.entries(network.counters()).map(([k, v]) => [`kind="${k}"`, v])),
@@ -114,6 +185,7 @@ export class Validator {
     );
     this.cluster.start();
     this.threshold.start();
+    this.reshare.start();
   }
 
   static async create(deps: ValidatorDeps): Promise<Validator> {
@@ -178,6 +250,7 @@ export class Validator {
         }
         this.cluster.acceptUpgrade(req, socket, head, { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey });
       },
+      ...(this.network ? { peerMembers: () => this.peerMembers() } : {}),
       health: () => ({ healthy: !this.closing, version: VERSION, uptime: Math.floor((Date.now() - this.startedAt) / 1000) }),
       metrics: () => this.metrics.render(),
       onError: (e, ctx) => {
@@ -200,11 +273,13 @@ export class Validator {
       {
         address: selfAddress,
         plaintextLoopback: config.plaintextLoopback,
-        peers: config.peers.length,
+        peers: this.network ? Object.keys(this.network.status()).length : 0,
+        join: config.join.length ? config.join : undefined,
         dataDir: config.dataDir,
       },
       `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''})`,
     );
+    this.startDiscovery(tls);
   }
 
   get port(): number {
@@ -214,10 +289,28 @@ export class Validator {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.discovery?.stop();
     await this.server?.close();
+    this.reshare?.stop();
     this.threshold?.stop();
     await this.cluster?.stop();
     this.store.close();
     this.log.info('validator stopped');
+  }
+}
+
+/**
+ * The validator id and identity key of a validator certificate (PEM) issued by the cluster CA;
+ * undefined for anything else. Validity dates are not checked: a certificate inside a reshare's
+ * commit certificate vouches for a signature made when the reshare happened.
+ */
+function validatorIdentityOf(pem: string, ca: X509Certificate): { validatorId: number; identityPublicKey: Uint8Array } | undefined {
+  try {
+    const x = new X509Certificate(pem);
+    if (!x.checkIssued(ca) || !x.verify(ca.publicKey)) return undefined;
+    const id = identityFromSubjectAltName(x.subjectAltName);
+    return id?.role === 'validator' && id.validatorId && id.identityPublicKey ? { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey } : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The validator's one TCP port (DESIGN §1): JSON-RPC over mTLS, JSON-RPC over plain HTTP from
  * loopback (only when enabled: the Lux CLI speaks plain HTTP, WIRE "Transport"), the peer-plane
- * WebSocket upgrade at GET /peer (mTLS, validator role only), GET /health and GET /metrics.
+ * WebSocket upgrade at GET /peer and the member list at GET /peer/members (both mTLS, validator
+ * role only), GET /health and GET /metrics.
  *
  * A `net.Server` peeks at the first byte of each connection: 0x16 (TLS handshake record) goes to an
  * internal `https.Server`, anything else to an internal `http.Server` if plaintext is allowed and the
@@ -46,6 +47,11 @@ export interface RpcServerOptions {
   identify: (peerCert: PeerCertificate) => Identity | null;
   /** GET /peer upgrade from an mTLS validator; the callee does the WebSocket handshake. */
   onPeerUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer, caller: Identity) => void;
+  /**
+   * GET /peer/members for an mTLS validator: this validator and its peers, for a validator joining
+   * the cluster. Absent: this validator runs no peer plane (answered 503).
+   */
+  peerMembers?: () => { id: number; address: string }[];
   health?: () => object;
   metrics?: () => string;
   onError: (e: unknown, ctx: { method?: string; caller?: Caller; expected: boolean }) => void;
@@ -53,6 +59,7 @@ export interface RpcServerOptions {
 }
 
 export const RPC_PATHS: readonly string[] = ['/ext/kchain/rpc', '/v1/kchain/rpc', '/ext/bc/K/rpc', '/rpc'];
+export const PEER_MEMBERS_PATH = '/peer/members';
 const RPC_PATH_SET = new Set(RPC_PATHS);
 
 const TLS_HANDSHAKE = 0x16; // RFC 8446 §5.1 ContentType handshake(22)
@@ -317,12 +324,42 @@ export class RpcServer {
       res.end(text);
       return;
     }
+    if (path === PEER_MEMBERS_PATH) {
+      this.servePeerMembers(req, res, caller);
+      return;
+    }
     if (path === '/health' || path === '/metrics' || path === '/peer') {
       sendRpcError(res, 405, 'ERR_INVALID_REQUEST', `HTTP ${req.method ?? '?'} not allowed on ${path}`, { Allow: 'GET' });
       return;
     }
     const shown = /^[\w./-]{1,128}$/.test(path) ? path : '(this path)';
     sendRpcError(res, 404, 'ERR_METHOD_NOT_FOUND', `no JSON-RPC endpoint at ${shown}; use /ext/kchain/rpc`);
+  }
+
+  /** Who is in the cluster: only for validators (over mTLS), as the list names every member's address. */
+  private servePeerMembers(req: http.IncomingMessage, res: http.ServerResponse, caller: Omit<Caller, 'requestId'>): void {
+    if (caller.transport !== 'mtls' || caller.role !== 'validator') {
+      this.opts.log?.warn({ remoteAddress: caller.remoteAddress, role: caller.role }, 'member list refused: not a validator');
+      sendRpcError(res, 403, 'ERR_FORBIDDEN', 'only validators (mTLS, validator certificate) may read the member list');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendRpcError(res, 405, 'ERR_INVALID_REQUEST', `HTTP ${req.method ?? '?'} not allowed on ${PEER_MEMBERS_PATH}`, { Allow: 'GET' });
+      return;
+    }
+    if (!this.opts.peerMembers) {
+      sendRpcError(res, 503, 'ERR_UNAVAILABLE', 'this validator runs no peer plane (no peers configured): join through a member of the cluster');
+      return;
+    }
+    let members: { id: number; address: string }[];
+    try {
+      members = this.opts.peerMembers();
+    } catch (e) {
+      this.opts.onError(e, { expected: false });
+      sendRpcError(res, 500, 'ERR_INTERNAL', 'internal error');
+      return;
+    }
+    sendJson(res, 200, jsonBody({ members }), { 'Cache-Control': 'no-store' });
   }
 
   private serveHealth(res: http.ServerResponse): void {

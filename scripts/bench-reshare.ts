@@ -2,7 +2,7 @@
  * Section D of `npm run bench` (issue 5): reshareKey on a cluster of 7 validators (threshold 3),
  * keys first held 3-of-5 by validators 1–5. Rows: proactive refresh 3-of-5 (same holders, new
  * shares) and 3-of-5 → 4-of-7; for a Shamir-dealt key (ml-kem-768) and, when this build has DKG,
- * a bls-threshold key. Aims: refresh ≤ 1 s, reshare ≤ 2 s. ERR_UNSUPPORTED → "not available".
+ * the three DKG algorithms. Aims: refresh ≤ 1 s, reshare ≤ 2 s. ERR_UNSUPPORTED → "not available".
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ async function check(c: RpcClient, algorithm: string, k: Made): Promise<void> {
 export async function runReshare(ctx: BenchContext, root: string, portFrom: number, known: Availability, dkg: Availability): Promise<Section> {
   const rows: Row[] = [];
   const notes: string[] = [];
-  const algorithms = ['ml-kem-768', ...(dkg.state === 'available' ? ['bls-threshold'] : [])];
+  const algorithms = ['ml-kem-768', ...(dkg.state !== 'unavailable' ? ['bls-threshold', 'frost-secp256k1', 'frost-ed25519'] : [])];
   const mkRows = () => {
     for (const alg of algorithms) {
       rows.push({ op: `refresh 3-of-5 ${alg}`, status: 'ok', inproc: null });
@@ -74,7 +74,7 @@ export async function runReshare(ctx: BenchContext, root: string, portFrom: numb
   if (known.state === 'unavailable') {
     unavailable(known);
     notes.push('probed on the 5-validator cluster; the 7-validator phase was skipped');
-    if (dkg.state !== 'available') notes.push('bls-threshold rows omitted: no DKG in this build (section C)');
+    if (dkg.state === 'unavailable') notes.push('threshold-key rows omitted: no DKG in this build (section C)');
     return { id: 'D', title, rows, notes };
   }
 

@@ -9,8 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { prepareLocalCluster, startValidator, healthOf, type LocalClusterLayout } from '../../node/local-cluster.js';
-import { createClientBundle } from '../../certs/files.js';
+import {
+  prepareJoiningValidator,
+  prepareLocalCluster,
+  startValidator,
+  healthOf,
+  type LocalClusterLayout,
+} from '../../node/local-cluster.js';
+import { createCaDir, createClientBundle } from '../../certs/files.js';
 import { RpcClient } from '../../node/rpc-client.js';
 
 let nextBase = 20000 + Math.floor(Math.random() * 400) * 50;
@@ -43,6 +49,13 @@ export interface TestCluster {
   client(i: number, as?: 'admin' | 'client' | 'plain'): RpcClient;
   tls(as: 'admin' | 'client'): { ca: Buffer; cert: Buffer; key: Buffer };
   start(i: number, env?: Record<string, string>): Promise<void>;
+  /**
+   * Adds validator i (i > layout.nodes) to the running cluster: issues its certificate (from the
+   * cluster CA, or from a CA of its own with `foreignCa`), writes a config with `join` = the
+   * addresses of validators `through` and no peers, and starts it. port/client/kill/start/log then
+   * work for it as for the others.
+   */
+  addValidator(i: number, opts: { through: number[]; foreignCa?: boolean; env?: Record<string, string> }): Promise<void>;
   /** Sends a signal (default SIGKILL) and waits for the process to exit. */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   running(i: number): boolean;
@@ -53,9 +66,12 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(opts: { nodes: number; threshold?: number; env?: Record<string, string> } = { nodes: 5 }): Promise<TestCluster> {
+/** `spare`: how many validators addValidator will add (their ports are checked free too). */
+export async function startCluster(
+  opts: { nodes: number; threshold?: number; env?: Record<string, string>; spare?: number } = { nodes: 5 },
+): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kchain-it-'));
-  const basePort = await freeBasePort(opts.nodes);
+  const basePort = await freeBasePort(opts.nodes + (opts.spare ?? 0));
   const layout: LocalClusterLayout = { dir, nodes: opts.nodes, threshold: opts.threshold ?? Math.min(3, opts.nodes), basePort };
   await prepareLocalCluster(layout);
   await createClientBundle({ caDir: dir, outDir: dir, role: 'client', name: 'alice' });
@@ -94,6 +110,16 @@ export async function startCluster(opts: { nodes: number; threshold?: number; en
       const child = withEnv({ ...opts.env, ...env }, () => startValidator(layout, i));
       procs.set(i, child);
       await c.waitHealthy(i);
+    },
+    async addValidator(i, o) {
+      if (i <= layout.nodes) throw new Error(`validator ${i} is one of the cluster's first ${layout.nodes}`);
+      let caDir: string | undefined;
+      if (o.foreignCa) {
+        caDir = join(dir, `foreign-ca-${i}`);
+        await createCaDir(caDir, { commonName: `K-Chain foreign CA ${i}` });
+      }
+      await prepareJoiningValidator(layout, i, o.through.map((j) => `127.0.0.1:${port(j)}`), caDir ? { caDir } : {});
+      await c.start(i, o.env);
     },
     async kill(i, signal = 'SIGKILL') {
       const p = procs.get(i);
