@@ -8,19 +8,17 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
 import type { RpcClient } from '../../node/rpc-client.js';
-import { sealEnvelope, type Envelope } from '../../cluster/envelope.js';
 import { proposalDigest, signAck, type Certificate, type ReshareParams } from '../../cluster/reshare.js';
 import { dealChunks, groupOf, randomScalar } from '../../crypto/feldman.js';
 import { keyFromWire, type WireKey } from '../../node/key-wire.js';
 import { sharingOf } from '../../node/key-sharing.js';
 import { withDb } from '../helpers/it.js';
-import { wire, ids, waitFor, waitMesh, sleep } from '../integration/cluster-util.js';
+import { wire, ids, waitFor, waitMesh, injectAs, type PeerReply } from '../integration/cluster-util.js';
 import { verifyIndependently } from '../integration/threshold-util.js';
 
 const N = 5;
@@ -45,43 +43,11 @@ after(async () => {
 // ---- speaking as validator 2 -----------------------------------------------------------------
 
 const nodeFile = (i: number, f: string) => readFileSync(join(c.nodeDir(i), f));
-let seq = 1 + Math.floor(Math.random() * 1e6);
 
-type Reply = { ok: boolean; code?: string; message?: string; value?: any };
+type Reply = PeerReply;
 
-/**
- * Sends one signed peer request to validator 1 as validator 2 (its real certificate and identity
- * key, over a raw WebSocket to /peer) and returns the reply body.
- */
-async function as2(type: string, body: unknown, session = 'inject'): Promise<Reply> {
-  const ws = new WebSocket(`wss://127.0.0.1:${c.port(1)}/peer`, {
-    ca: readFileSync(join(c.dir, 'ca.crt')),
-    cert: nodeFile(2, 'validator.crt'),
-    key: nodeFile(2, 'validator.key'),
-    rejectUnauthorized: true,
-    perMessageDeflate: false,
-  });
-  const idKey2: KeyObject = createPrivateKey(nodeFile(2, 'identity.key'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const env: Envelope = { v: 1, session, type, round: 0, from: 2, to: 1, seq: seq++, sentAt: Date.now(), body };
-    const reply = new Promise<Envelope>((resolve) => {
-      ws.on('message', (data) => {
-        const e = JSON.parse(JSON.parse(String(data)).e as string) as Envelope;
-        if ((e.body as { re?: number }).re === env.seq) resolve(e);
-      });
-    });
-    ws.send(sealEnvelope(env, idKey2));
-    const r = await Promise.race([reply, sleep(5_000).then(() => null)]);
-    assert.ok(r, `validator 1 answers the injected ${type}`);
-    return r.body as Reply;
-  } finally {
-    ws.terminate();
-  }
-}
+/** A signed peer request to validator 1 as validator 2 (its real certificate and identity key). */
+const as2 = (type: string, body: unknown): Promise<Reply> => injectAs(c, 2, 1, type, body);
 
 function assertRefused(r: Reply, code: string, message: RegExp, what: string): void {
   assert.equal(r.ok, false, `${what}: must be refused, got ${JSON.stringify(r).slice(0, 300)}`);

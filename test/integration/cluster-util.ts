@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import WebSocket from 'ws';
+import { sealEnvelope, type Envelope } from '../../cluster/envelope.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { RpcCallError, type RpcClient } from '../../node/rpc-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
@@ -140,4 +142,44 @@ export function pidOf(c: TestCluster, i: number): number {
     }
   }
   throw new Error(`no process for validator ${i}`);
+}
+
+/** A peer's reply to an injected request: ok with a value, or an error code and message. */
+export type PeerReply = { ok: boolean; code?: string; message?: string; value?: any };
+
+let injectSeq = 1 + Math.floor(Math.random() * 1e6);
+
+/**
+ * Sends one signed peer request to validator `to` as validator `from`, with `from`'s real
+ * certificate and identity key over a raw WebSocket to /peer (so it passes every envelope check),
+ * and returns the reply body. Fails the test if no reply comes within 5 s.
+ */
+export async function injectAs(c: TestCluster, from: number, to: number, type: string, body: unknown, session = 'inject'): Promise<PeerReply> {
+  const file = (f: string) => readFileSync(join(c.nodeDir(from), f));
+  const ws = new WebSocket(`wss://127.0.0.1:${c.port(to)}/peer`, {
+    ca: readFileSync(join(c.dir, 'ca.crt')),
+    cert: file('validator.crt'),
+    key: file('validator.key'),
+    rejectUnauthorized: true,
+    perMessageDeflate: false,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const env: Envelope = { v: 1, session, type, round: 0, from, to, seq: injectSeq++, sentAt: Date.now(), body };
+    const reply = new Promise<Envelope>((resolve) => {
+      ws.on('message', (data) => {
+        const e = JSON.parse(JSON.parse(String(data)).e as string) as Envelope;
+        if ((e.body as { re?: number }).re === env.seq) resolve(e);
+      });
+    });
+    ws.send(sealEnvelope(env, createPrivateKey(file('identity.key'))));
+    const r = await Promise.race([reply, sleep(5_000).then(() => null)]);
+    assert.ok(r, `validator ${to} answers the injected ${type}`);
+    return r.body as PeerReply;
+  } finally {
+    ws.terminate();
+  }
 }

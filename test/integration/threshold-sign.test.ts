@@ -10,15 +10,11 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, randomBytes, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import WebSocket from 'ws';
+import { createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
 import type { RpcClient, RpcCallError } from '../../node/rpc-client.js';
-import { sealEnvelope, type Envelope } from '../../cluster/envelope.js';
 import { assertKeyMetadata, withDb } from '../helpers/it.js';
-import { wire, ids, waitMesh, sleep, rejectsWith } from './cluster-util.js';
+import { wire, ids, waitMesh, rejectsWith, injectAs } from './cluster-util.js';
 
 const ERR_UNSUPPORTED = -32005;
 import { THRESHOLD_ALGS, Timings, flipBit, verifyIndependently } from './threshold-util.js';
@@ -198,48 +194,8 @@ test('behavior: 30 concurrent thresholdSigns per algorithm, spread over the five
 
 // ---- the shares never leave a holder -------------------------------------------------------
 
-const nodeFile = (i: number, f: string) => readFileSync(join(c.nodeDir(i), f));
-
-/** Sends one signed `share.get` to validator 1 as validator 2 (its real certificate and identity key); returns the reply body. */
-async function shareGetAs2(keyId: string): Promise<{ ok: boolean; code?: string; message?: string; value?: unknown }> {
-  const ws = new WebSocket(`wss://127.0.0.1:${c.port(1)}/peer`, {
-    ca: readFileSync(join(c.dir, 'ca.crt')),
-    cert: nodeFile(2, 'validator.crt'),
-    key: nodeFile(2, 'validator.key'),
-    rejectUnauthorized: true,
-    perMessageDeflate: false,
-  });
-  const idKey2: KeyObject = createPrivateKey(nodeFile(2, 'identity.key'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const env: Envelope = {
-      v: 1,
-      session: 'inject',
-      type: 'share.get',
-      round: 0,
-      from: 2,
-      to: 1,
-      seq: 1 + Math.floor(Math.random() * 1e6),
-      sentAt: Date.now(),
-      body: { keyId, generation: 1 },
-    };
-    const reply = new Promise<Envelope>((resolve) => {
-      ws.on('message', (data) => {
-        const e = JSON.parse(JSON.parse(String(data)).e as string) as Envelope;
-        if ((e.body as { re?: number }).re === env.seq) resolve(e);
-      });
-    });
-    ws.send(sealEnvelope(env, idKey2));
-    const r = await Promise.race([reply, sleep(3_000).then(() => null)]);
-    assert.ok(r, 'validator 1 answers the injected share.get');
-    return r.body as { ok: boolean; code?: string; message?: string };
-  } finally {
-    ws.terminate();
-  }
-}
+/** A signed `share.get` to validator 1 as validator 2 (its real certificate and identity key); the reply body. */
+const shareGetAs2 = (keyId: string) => injectAs(c, 2, 1, 'share.get', { keyId, generation: 1 });
 
 test('error: a peer-plane share.get (signed with validator 2\'s identity) is refused for every threshold key; the injection path itself works', async () => {
   // Control: a split-storage key's share IS released to a validator (so a refusal below is meaningful).
