@@ -636,7 +636,7 @@ export class ReshareService {
     try {
       if (rec.certificate) return this.applyCommit(rec, peerId).applied;
       if (mine || rec.holders.includes(this.o.selfId) || this.store.getKeyByName(rec.name)) return false;
-      this.store.upsertKey({ ...rec, updatedAt: rec.updatedAt });
+      this.store.upsertKey(rec);
       this.log.info({ keyId, peer: peerId }, 'copied the metadata of a key created before this validator joined');
       return true;
     } catch (e) {

@@ -15,8 +15,8 @@ import { dealChunks, encodeSecret, groupOf, verifyShare } from '../../../crypto/
 import { generateKey } from '../../../crypto/keys.js';
 import { newKeyId } from '../../../crypto/key-id.js';
 import { hybridDecrypt, hybridEncrypt } from '../../../crypto/hybrid.js';
-import { ClusterError } from '../../../cluster/errors.js';
-import type { PeerHandler, PeerNetwork, RequestOptions } from '../../../cluster/peer-network.js';
+import type { PeerNetwork } from '../../../cluster/peer-network.js';
+import { FakeNet, FakePlane } from '../../helpers/fake-plane.js';
 import { ClusterService } from '../../../node/cluster-service.js';
 import { NodeError } from '../../../node/errors.js';
 import { chunkedData, sharingOf, type ChunkedPublicData } from '../../../node/key-sharing.js';
@@ -27,48 +27,6 @@ const IDS = [1, 2, 3, 4, 5];
 const root = mkdtempSync(join(tmpdir(), 'kchain-csvc-'));
 const g = groupOf('secp256k1');
 
-class FakePlane {
-  readonly nets = new Map<number, FakeNet>();
-  readonly down = new Set<number>();
-}
-
-/** The part of PeerNetwork that ClusterService uses (start() is never called: no sweep timer). */
-class FakeNet {
-  readonly handlers = new Map<string, PeerHandler>();
-  constructor(
-    readonly self: number,
-    readonly plane: FakePlane,
-  ) {
-    plane.nets.set(self, this);
-  }
-  handle(type: string, h: PeerHandler): void {
-    this.handlers.set(type, h);
-  }
-  status(): Record<number, { address: string; connected: boolean; latencyMs: number | null }> {
-    const out: Record<number, { address: string; connected: boolean; latencyMs: number | null }> = {};
-    for (const id of IDS) if (id !== this.self) out[id] = { address: `v${id}`, connected: !this.plane.down.has(id), latencyMs: 1 };
-    return out;
-  }
-  connectedPeers(): number[] {
-    return IDS.filter((id) => id !== this.self && !this.plane.down.has(id));
-  }
-  async stop(): Promise<void> {}
-  async request<T>(peerId: number, type: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
-    await Promise.resolve();
-    if (this.plane.down.has(peerId)) throw new ClusterError('ERR_UNAVAILABLE', `validator ${peerId} is not connected`, { validators: [peerId] });
-    const h = this.plane.nets.get(peerId)?.handlers.get(type);
-    if (!h) throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ERR_INVALID_PARAMS: no handler`, { validators: [peerId] });
-    try {
-      const v = await h(JSON.parse(JSON.stringify(body)), { from: this.self, session: opts.session ?? '', round: opts.round ?? 0 });
-      return JSON.parse(JSON.stringify(v ?? null)) as T;
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? 'ERR_INTERNAL';
-      const message = (e as Error).message;
-      throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ${code}: ${message}`, { validators: [peerId], remote: { code, message } });
-    }
-  }
-}
-
 interface Node {
   store: Store;
   svc: ClusterService;
@@ -76,7 +34,7 @@ interface Node {
   logs: string[];
 }
 
-const plane = new FakePlane();
+const plane = new FakePlane(IDS);
 const nodes = new Map<number, Node>();
 const node = (id: number) => nodes.get(id)!;
 

@@ -15,55 +15,14 @@ import { concatBytes, fromHex, utf8 } from '../../../crypto/bytes.js';
 import { generateKey } from '../../../crypto/keys.js';
 import { newKeyId } from '../../../crypto/key-id.js';
 import { verify } from '../../../crypto/sign.js';
-import { ClusterError } from '../../../cluster/errors.js';
-import type { PeerHandler, PeerNetwork, RequestOptions } from '../../../cluster/peer-network.js';
+import type { PeerNetwork } from '../../../cluster/peer-network.js';
+import { FakeNet, FakePlane } from '../../helpers/fake-plane.js';
 import { NodeError } from '../../../node/errors.js';
 import { Store, type KeyRecord } from '../../../node/store.js';
 import { ThresholdService, isThresholdKey } from '../../../node/threshold-service.js';
 
 const IDS = [1, 2, 3, 4, 5];
 const root = mkdtempSync(join(tmpdir(), 'kchain-tsvc-'));
-
-/** The peer plane of the test cluster: who is down, and per-request interception. */
-class FakePlane {
-  readonly nets = new Map<number, FakeNet>();
-  readonly down = new Set<number>();
-  /** Return 'drop' to make a request time out. */
-  intercept: (from: number, to: number, type: string) => 'drop' | undefined = () => undefined;
-}
-
-class FakeNet {
-  readonly handlers = new Map<string, PeerHandler>();
-  constructor(
-    readonly self: number,
-    readonly plane: FakePlane,
-  ) {
-    plane.nets.set(self, this);
-  }
-  handle(type: string, h: PeerHandler): void {
-    if (this.handlers.has(type)) throw new Error(`duplicate handler ${type}`);
-    this.handlers.set(type, h);
-  }
-  async request<T>(peerId: number, type: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
-    await Promise.resolve();
-    if (this.plane.down.has(peerId) || this.plane.down.has(this.self)) {
-      throw new ClusterError('ERR_UNAVAILABLE', `validator ${peerId} is not connected`, { validators: [peerId] });
-    }
-    if (this.plane.intercept(this.self, peerId, type) === 'drop') {
-      throw new ClusterError('ERR_TIMEOUT', `validator ${peerId} did not answer ${type}`, { validators: [peerId] });
-    }
-    const h = this.plane.nets.get(peerId)?.handlers.get(type);
-    if (!h) throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ERR_INVALID_PARAMS: no handler`, { validators: [peerId] });
-    try {
-      const v = await h(JSON.parse(JSON.stringify(body)), { from: this.self, session: opts.session ?? '', round: opts.round ?? 0 });
-      return JSON.parse(JSON.stringify(v ?? null)) as T;
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? 'ERR_INTERNAL';
-      const message = (e as Error).message;
-      throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ${code}: ${message}`, { validators: [peerId], remote: { code, message } });
-    }
-  }
-}
 
 interface Node {
   id: number;
@@ -72,7 +31,7 @@ interface Node {
   logs: string[];
 }
 
-const plane = new FakePlane();
+const plane = new FakePlane(IDS);
 const nodes = new Map<number, Node>();
 
 function makeService(id: number, store: Store, logs: string[], faults?: { corruptPartials?: boolean }): ThresholdService {
