@@ -1,7 +1,9 @@
 /**
  * RFC 9591 Appendix E test vectors (../shared/vectors/frost/, beside the repository) run through
- * the project's own FROST adapter (crypto/frost.ts): dealing from the given polynomial, round-one
- * commitments from the given nonce randomness, signature shares, share verification, aggregation.
+ * the project's own FROST adapter (crypto/frost.ts): dealing from the given polynomial (noble),
+ * then round-one commitments from the given nonce randomness, binding factors, signature
+ * shares, share verification, aggregation and verification, all of which run on the native fast
+ * path (crypto/frost-fast.ts: libsodium for Ed25519, libsecp256k1 for secp256k1).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +22,7 @@ import {
   type FrostSuiteName,
   type WireNonceCommitments,
 } from '../../crypto/frost.js';
+import { bindingFactors } from '../../crypto/frost-fast.js';
 
 interface Vector {
   config: { MAX_PARTICIPANTS: string; MIN_PARTICIPANTS: string; name: string };
@@ -40,6 +43,7 @@ interface Vector {
       binding_nonce: string;
       hiding_nonce_commitment: string;
       binding_nonce_commitment: string;
+      binding_factor: string;
     }[];
   };
   round_two_outputs: { outputs: { identifier: number; sig_share: string }[] };
@@ -101,6 +105,15 @@ function run(file: string, suite: FrostSuiteName, name: string): void {
     list.push(r.commitments);
   }
   assert.deepEqual(list.map((c) => c.id), signers);
+
+  // Binding factors (§4.4), computed by the fast path from the wire commitments.
+  const rho = bindingFactors(
+    suite,
+    fromHex(v.inputs.group_public_key),
+    list.map((c) => ({ id: c.id, hiding: new Uint8Array(Buffer.from(c.hiding, 'base64')), binding: new Uint8Array(Buffer.from(c.binding, 'base64')) })),
+    msg,
+  );
+  for (const o of v.round_one_outputs.outputs) assert.equal(toHex(rho.get(o.identifier)!), o.binding_factor, `binding factor ${o.identifier}`);
 
   // Round two: signature shares, each verified as a coordinator would.
   const sigShares = new Map<number, Uint8Array>();
