@@ -2,8 +2,8 @@
  * The cluster CA: creates the CA certificate and issues validator, client and admin certificates.
  * Keys come from node:crypto (RSA-2048 keygen in forge's pure JS takes seconds); certificates are
  * built and signed (SHA-256) with node-forge. Identity lives in URI SANs (see identity.ts).
- * Not protected: a stolen CA key can mint any identity (DESIGN §7 puts a compromised CA out of scope);
- * there is no revocation list — rotate the CA to revoke.
+ * Not protected: a stolen CA key can mint any identity (DESIGN §7 puts a compromised CA out of scope).
+ * Revocation is by serial number in the admin-signed membership document (node/ceremonies/membership.ts).
  */
 import { X509Certificate, createPublicKey, generateKeyPair, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -95,7 +95,10 @@ export interface IssueOptions {
   /** client/admin name (required for them); ignored for validators ("validator-<id>"). */
   name?: string;
   validatorId?: number;
-  /** Validators: the 32-byte Ed25519 identity public key bound to the id (see generateIdentityKey). */
+  /**
+   * The 32-byte Ed25519 key bound into the certificate (see generateIdentityKey): a validator's
+   * peer-message key, a client's or admin's request-signing key.
+   */
   identityPublicKey?: Uint8Array;
   /** Validators: DNS names and IP addresses to put in the SAN. */
   hosts?: string[];
@@ -122,10 +125,13 @@ export async function issueCertificate(opts: IssueOptions): Promise<PemPair> {
     if (typeof opts.name !== 'string' || !NAME_PATTERN.test(opts.name)) {
       throw new CertError('ERR_INVALID_PARAMS', `a ${opts.role} certificate needs a name matching ${NAME_PATTERN.source}`);
     }
-    if (opts.identityPublicKey !== undefined) {
-      throw new CertError('ERR_INVALID_PARAMS', 'only validator certificates carry an identity key');
-    }
     identity = { role: opts.role, name: opts.name };
+    if (opts.identityPublicKey !== undefined) {
+      if (!(opts.identityPublicKey instanceof Uint8Array) || opts.identityPublicKey.length !== 32) {
+        throw new CertError('ERR_INVALID_PARAMS', 'identityPublicKey must be a 32-byte Ed25519 public key');
+      }
+      identity.identityPublicKey = opts.identityPublicKey;
+    }
     commonName = `${opts.role}:${opts.name}`;
   }
 
@@ -173,7 +179,7 @@ export async function issueCertificate(opts: IssueOptions): Promise<PemPair> {
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 
-/** A validator's long-term Ed25519 signing identity (DESIGN §2). */
+/** An Ed25519 signing key: a validator's long-term identity (DESIGN §2), a client's request-signing key. */
 export async function generateIdentityKey(): Promise<{ privatePem: string; publicKey: Uint8Array }> {
   const { privateKey, publicKey } = await promisify(generateKeyPair)('ed25519', {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -203,6 +209,8 @@ export interface CertificateInfo {
   notAfter: Date;
   /** SHA-256 fingerprint as node prints it ("AB:CD:…"). */
   fingerprint256: string;
+  /** Serial number (hex, upper case): what a revocation names. */
+  serial: string;
   issuer: string;
   subject: string;
   isCa: boolean;
@@ -220,6 +228,7 @@ export function certificateInfo(certPem: string | Uint8Array): CertificateInfo {
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),
     fingerprint256: x.fingerprint256,
+    serial: x.serialNumber.toUpperCase(),
     issuer: x.issuer,
     subject: x.subject,
     isCa: x.ca,

@@ -21,25 +21,33 @@ const USAGE = {
     "run 'kchain certs <command> --help' for a command's options",
   ],
   ca: [
-    'usage: kchain certs ca --dir DIR [--force]',
+    'usage: kchain certs ca --dir DIR [--force] [--days N]',
     '',
     '  --dir DIR   directory for ca.crt (0644) and ca.key (0600); created 0700',
     '  --force     replace an existing CA (every certificate it issued stops working)',
+    '  --days N    validity in days (default 3650)',
   ],
   issue: [
-    'usage: kchain certs issue --ca-dir DIR --role validator|client|admin (--id N | --name NAME) --out DIR [--host H ...]',
+    'usage: kchain certs issue --ca-dir DIR --role validator|client|admin (--id N | --name NAME) --out DIR [--host H ...] [--days N]',
     '',
     '  --ca-dir DIR   directory holding ca.crt and ca.key',
     '  --role ROLE    validator (peer plane), client (use keys) or admin (also manage keys)',
     '  --id N         validator id (validators only); writes validator.crt, validator.key, identity.key, ca.crt',
-    '  --name NAME    client/admin name; writes NAME.crt, NAME.key, ca.crt',
+    '  --name NAME    client/admin name; writes NAME.crt, NAME.key, NAME.signing.key (request signing), ca.crt',
     '  --out DIR      output directory (created 0700)',
     '  --host H       DNS name or IP for a validator certificate (repeatable; default localhost, 127.0.0.1, ::1)',
+    '  --days N       validity in days (default 825)',
   ],
-  show: ['usage: kchain certs show FILE', '', '  prints the role, id/name, identity key, validity, issuer and SHA-256 fingerprint'],
+  show: ['usage: kchain certs show FILE', '', '  prints the role, id/name, identity key, validity, issuer, SHA-256 fingerprint and serial (for revocation)'],
 } as const;
 
 class UsageError extends Error {}
+
+function days(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[1-9][0-9]{0,4}$/.test(v)) throw new UsageError('--days must be a whole number of days from 1 to 36500');
+  return Number(v);
+}
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 type Parsed = { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
@@ -66,10 +74,10 @@ export async function runCertsCommand(argv: string[], out: (line: string) => voi
         print(USAGE.main);
         return command === undefined ? 2 : 0;
       case 'ca': {
-        const { values } = parse(rest, { dir: { type: 'string' }, force: { type: 'boolean' } });
+        const { values } = parse(rest, { dir: { type: 'string' }, force: { type: 'boolean' }, days: { type: 'string' } });
         if (values.help) return print(USAGE.ca), 0;
         if (typeof values.dir !== 'string' || values.dir === '') throw new UsageError('--dir is required');
-        const { certPath, keyPath } = await createCaDir(values.dir, { force: values.force === true });
+        const { certPath, keyPath } = await createCaDir(values.dir, { force: values.force === true, validDays: days(values.days) });
         const info = certificateInfo(readFileSync(certPath));
         out(`created CA ${certPath} (key ${keyPath}, mode 0600)`);
         out(`fingerprint sha256 ${info.fingerprint256}`);
@@ -84,6 +92,7 @@ export async function runCertsCommand(argv: string[], out: (line: string) => voi
           name: { type: 'string' },
           out: { type: 'string' },
           host: { type: 'string', multiple: true },
+          days: { type: 'string' },
         });
         if (values.help) return print(USAGE.issue), 0;
         const caDir = values['ca-dir'];
@@ -101,7 +110,7 @@ export async function runCertsCommand(argv: string[], out: (line: string) => voi
           if (typeof idText !== 'string' || !/^[1-9][0-9]{0,8}$/.test(idText)) {
             throw new UsageError('--id N is required for a validator (a positive integer)');
           }
-          const b = await createValidatorBundle({ caDir, outDir, validatorId: Number(idText), hosts });
+          const b = await createValidatorBundle({ caDir, outDir, validatorId: Number(idText), hosts, validDays: days(values.days) });
           out(`issued validator-${idText}: ${b.cert}, ${b.key} (0600), ${b.identityKey} (0600), ${b.ca}`);
           out(`identity ed25519 ${Buffer.from(b.identityPublicKey).toString('base64url')}`);
           return 0;
@@ -111,8 +120,8 @@ export async function runCertsCommand(argv: string[], out: (line: string) => voi
         if (typeof values.name !== 'string' || values.name === '') {
           throw new UsageError(`--name NAME is required for a ${role}`);
         }
-        const b = await createClientBundle({ caDir, outDir, role, name: values.name });
-        out(`issued ${role}:${values.name}: ${b.cert}, ${b.key} (0600), ${b.ca}`);
+        const b = await createClientBundle({ caDir, outDir, role, name: values.name, validDays: days(values.days) });
+        out(`issued ${role}:${values.name}: ${b.cert}, ${b.key} (0600), ${b.signingKey} (0600, signs requests), ${b.ca}`);
         return 0;
       }
       case 'show': {
@@ -137,11 +146,12 @@ export async function runCertsCommand(argv: string[], out: (line: string) => voi
           out(`role:        ${id.role}`);
           out(`name:        ${id.name}`);
           if (id.validatorId !== undefined) out(`validator:   ${id.validatorId}`);
-          if (id.identityPublicKey) out(`identity:    ed25519 ${Buffer.from(id.identityPublicKey).toString('base64url')}`);
+          if (id.identityPublicKey) out(`${id.role === 'validator' ? 'identity:    ' : 'signing key: '}ed25519 ${Buffer.from(id.identityPublicKey).toString('base64url')}`);
         }
         out(`not before:  ${info.notBefore.toISOString()}`);
         out(`not after:   ${info.notAfter.toISOString()}${info.notAfter.getTime() < Date.now() ? ' (EXPIRED)' : ''}`);
         out(`sha256:      ${info.fingerprint256}`);
+        out(`serial:      ${info.serial}`);
         return 0;
       }
       default:

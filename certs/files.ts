@@ -205,14 +205,17 @@ export async function createValidatorBundle(opts: {
   return { ...paths, identityPublicKey };
 }
 
-/** Issues a client or admin certificate: `<outDir>/<name>.crt`, `<name>.key`, plus `ca.crt`. */
+/**
+ * Issues a client or admin certificate: `<outDir>/<name>.crt`, `<name>.key` (TLS), `<name>.signing.key`
+ * (the Ed25519 key that signs requests, bound into the certificate; kept on re-issue), plus `ca.crt`.
+ */
 export async function createClientBundle(opts: {
   caDir: string;
   outDir: string;
   role: 'client' | 'admin';
   name: string;
   validDays?: number;
-}): Promise<{ cert: string; key: string; ca: string }> {
+}): Promise<{ cert: string; key: string; signingKey: string; ca: string }> {
   if (opts.role !== 'client' && opts.role !== 'admin') {
     throw new CertError('ERR_INVALID_PARAMS', 'role must be client or admin');
   }
@@ -224,13 +227,25 @@ export async function createClientBundle(opts: {
     throw new CertError('ERR_INVALID_PARAMS', `name "${opts.name}" is reserved; choose another`);
   }
   const ca = loadCaDir(opts.caDir);
-  const issued = await issueCertificate({ ca, role: opts.role, name: opts.name, validDays: opts.validDays });
   const paths = {
     cert: join(opts.outDir, `${opts.name}.crt`),
     key: join(opts.outDir, `${opts.name}.key`),
+    signingKey: join(opts.outDir, `${opts.name}.signing.key`),
     ca: join(opts.outDir, CA_FILES.cert),
   };
+  let signingPublicKey: Uint8Array;
+  let newSigningPem: string | null = null;
+  if (existsSync(paths.signingKey)) {
+    assertPrivateFile(paths.signingKey);
+    signingPublicKey = ed25519PublicKeyBytes(readFileSync(paths.signingKey, 'utf8'));
+  } else {
+    const k = await generateIdentityKey();
+    signingPublicKey = k.publicKey;
+    newSigningPem = k.privatePem;
+  }
+  const issued = await issueCertificate({ ca, role: opts.role, name: opts.name, validDays: opts.validDays, identityPublicKey: signingPublicKey });
   mkdirSync(opts.outDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if (newSigningPem !== null) writeSecretFile(paths.signingKey, newSigningPem);
   writeSecretFile(paths.key, issued.keyPem);
   writePublicFile(paths.cert, issued.certPem);
   writePublicFile(paths.ca, ca.certPem);

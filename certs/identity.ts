@@ -4,9 +4,10 @@
  * needs no lookup:
  *   kchain:validator:<id>                       id a positive integer; name "validator-<id>"
  *   kchain:client:<name> / kchain:admin:<name>  name matches NAME_PATTERN
- *   kchain:identity:ed25519:<base64url(32 B)>   validators only: the peer-message signing key
- * Parsing is strict: a certificate with no role URI, two role URIs, a malformed kchain: URI or an
- * identity URI on a non-validator has no identity (null). This does NOT check the chain: callers
+ *   kchain:identity:ed25519:<base64url(32 B)>   validators: the peer-message signing key; clients and
+ *                                               admins: the request-signing key (issue 12)
+ * Parsing is strict: a certificate with no role URI, two role URIs or a malformed kchain: URI has no
+ * identity (null). This does NOT check the chain: callers
  * must only trust identities from certificates that TLS verified against the cluster CA.
  */
 export type Role = 'validator' | 'client' | 'admin';
@@ -15,7 +16,7 @@ export interface CertIdentity {
   role: Role;
   name: string;
   validatorId?: number;
-  /** 32-byte Ed25519 public key; validators only. */
+  /** 32-byte Ed25519 public key: a validator's peer-message key, a client's or admin's request-signing key. */
   identityPublicKey?: Uint8Array;
 }
 
@@ -120,10 +121,7 @@ export function identityFromSubjectAltName(san: string | undefined): CertIdentit
   }
   if (roleCount !== 1 || !identity) return null;
   if (identityKeyCount > 1) return null;
-  if (identityKey) {
-    if (identity.role !== 'validator') return null;
-    identity.identityPublicKey = identityKey;
-  }
+  if (identityKey) identity.identityPublicKey = identityKey;
   return identity;
 }
 
@@ -142,6 +140,12 @@ export function identityUris(id: CertIdentity): string[] {
   }
   if (!isRole(id.role)) throw new TypeError('unknown role');
   if (!NAME_PATTERN.test(id.name)) throw new TypeError(`name must match ${NAME_PATTERN.source}`);
-  if (id.identityPublicKey !== undefined) throw new TypeError('only validators carry an identity key');
-  return [`kchain:${id.role}:${id.name}`];
+  const uris = [`kchain:${id.role}:${id.name}`];
+  if (id.identityPublicKey !== undefined) {
+    if (!(id.identityPublicKey instanceof Uint8Array) || id.identityPublicKey.length !== ED25519_PUBLIC_KEY_BYTES) {
+      throw new TypeError('identityPublicKey must be a 32-byte Ed25519 public key');
+    }
+    uris.push(IDENTITY_PREFIX + Buffer.from(id.identityPublicKey).toString('base64url'));
+  }
+  return uris;
 }

@@ -62,6 +62,7 @@ import {
   type WireRound1,
 } from '../crypto/frost.js';
 import { randomBytes, wipe } from '../crypto/bytes.js';
+import type { Machine, MachineEvent, Step } from './drive.js';
 import type { Rng } from '../crypto/keys.js';
 
 export type DkgAlgorithm = 'bls-threshold' | 'frost-secp256k1' | 'frost-ed25519';
@@ -76,6 +77,8 @@ export const DKG_MSG = {
   reveal: 'dkg.reveal',
   finalize: 'dkg.finalize',
   abort: 'dkg.abort',
+  commit: 'dkg.commit',
+  status: 'dkg.status',
 } as const;
 
 export interface DkgParams {
@@ -118,6 +121,10 @@ export interface DkgConfirm {
   groupPublicKey: string;
   transcriptHash: string;
   publicData: DkgPublicData;
+  /** The holder's signed acknowledgement of the key record it built (cluster/key-certificate.ts), added by its driver. */
+  ack?: string;
+  /** The holder's validator certificate (PEM), for the key certificate. */
+  cert?: string;
 }
 
 export interface DkgFailure {
@@ -529,27 +536,31 @@ export interface DkgCoordinatorState {
   confirms: Record<string, DkgConfirm>;
 }
 
-export type CoordinatorEvent =
-  | { kind: 'reply'; from: number; phase: CoordinatorPhase; value: unknown }
-  | { kind: 'failed'; from: number; phase: CoordinatorPhase; reason: string };
+/** Each answer comes back as an event tagged with the phase it answers. */
+export type CoordinatorEvent = MachineEvent<CoordinatorPhase>;
 
-export interface CoordinatorOutput {
-  state: DkgCoordinatorState;
-  /** Requests to send now; each answer comes back as an event tagged with `phase`. */
-  send: (OutMessage & { phase: CoordinatorPhase })[];
-  done?: { groupPublicKey: Uint8Array; publicData: DkgPublicData; transcriptHash: string };
-  error?: DkgFailure;
+export interface DkgResult {
+  groupPublicKey: Uint8Array;
+  publicData: DkgPublicData;
+  transcriptHash: string;
+  /** Each holder's confirmation reply (carries its acknowledgement of the key record). */
+  confirms: Record<string, DkgConfirm>;
 }
+
+export type CoordinatorOutput = Step<DkgCoordinatorState, DkgResult, CoordinatorPhase>;
 
 function requestAll(s: DkgCoordinatorState, phase: CoordinatorPhase, type: string, ids: number[], body: (id: number) => unknown): CoordinatorOutput {
   s.phase = phase;
   s.waiting = [...ids];
   s.failed = {};
-  return { state: s, send: ids.map((to) => ({ to, type, body: body(to), phase })) };
+  return { state: s, send: ids.map((to) => ({ to, type, body: body(to), tag: phase })) };
 }
 
-/** Starts a ceremony: round 1 to every holder. `context` rides along in the round-1 body. */
-export function startCoordinator(params: DkgParams, context?: unknown): CoordinatorOutput {
+/**
+ * Starts a ceremony: round 1 to every holder. `context` (the key draft) and `evidence` (the request
+ * behind the ceremony, cluster/evidence.ts) ride along in the round-1 body.
+ */
+export function startCoordinator(params: DkgParams, context?: unknown, evidence?: unknown): CoordinatorOutput {
   const s: DkgCoordinatorState = {
     params,
     phase: 'round1',
@@ -564,7 +575,7 @@ export function startCoordinator(params: DkgParams, context?: unknown): Coordina
   };
   const bad = checkParams(params);
   if (bad) return { state: { ...s, phase: 'failed' }, send: [], error: fail('ERR_INVALID_PARAMS', `invalid DKG parameters: ${bad}`, []) };
-  return requestAll(s, 'round1', DKG_MSG.round1, params.holders, () => ({ params, context }));
+  return requestAll(s, 'round1', DKG_MSG.round1, params.holders, () => ({ params, context, ...(evidence !== undefined ? { evidence } : {}) }));
 }
 
 /** Aborts everywhere: the abort messages for every holder, and the error. */
@@ -573,7 +584,7 @@ function abort(s: DkgCoordinatorState, failure: DkgFailure): CoordinatorOutput {
   s.waiting = [];
   return {
     state: s,
-    send: s.params.holders.map((to) => ({ to, type: DKG_MSG.abort, body: { session: s.params.session }, phase: 'failed' as const })),
+    send: s.params.holders.map((to) => ({ to, type: DKG_MSG.abort, body: { session: s.params.session }, tag: 'failed' as const })),
     error: failure,
   };
 }
@@ -586,7 +597,7 @@ export function abortCoordinator(s: DkgCoordinatorState, failure: DkgFailure): C
 
 export function stepCoordinator(s: DkgCoordinatorState, ev: CoordinatorEvent): CoordinatorOutput {
   // Anything not awaited in the current phase (late, duplicate, replayed, from a stranger) is ignored.
-  if (ev.phase !== s.phase || !s.waiting.includes(ev.from)) return { state: s, send: [] };
+  if (ev.tag !== s.phase || !s.waiting.includes(ev.from)) return { state: s, send: [] };
   s.waiting = s.waiting.filter((w) => w !== ev.from);
   if (ev.kind === 'failed') s.failed[ev.from] = ev.reason;
   else accept(s, ev.from, ev.value);
@@ -636,7 +647,7 @@ function accept(s: DkgCoordinatorState, from: number, value: unknown): void {
     case 'finalize': {
       const c = v as Partial<DkgConfirm>;
       if (typeof c.groupPublicKey === 'string' && typeof c.transcriptHash === 'string' && typeof c.publicData === 'object' && c.publicData !== null) {
-        s.confirms[from] = { groupPublicKey: c.groupPublicKey, transcriptHash: c.transcriptHash, publicData: c.publicData };
+        s.confirms[from] = { groupPublicKey: c.groupPublicKey, transcriptHash: c.transcriptHash, publicData: c.publicData, ...(typeof c.ack === 'string' ? { ack: c.ack } : {}), ...(typeof c.cert === 'string' ? { cert: c.cert } : {}) };
       } else {
         s.failed[from] = 'sent a malformed confirmation';
       }
@@ -716,7 +727,7 @@ function advance(s: DkgCoordinatorState): CoordinatorOutput {
       const c = s.confirms[p.holders[0]!]!;
       s.phase = 'done';
       s.waiting = [];
-      return { state: s, send: [], done: { groupPublicKey: unb64(c.groupPublicKey), publicData: c.publicData, transcriptHash: expected } };
+      return { state: s, send: [], done: { groupPublicKey: unb64(c.groupPublicKey), publicData: c.publicData, transcriptHash: expected, confirms: s.confirms } };
     }
     default:
       return { state: s, send: [] };
@@ -740,3 +751,5 @@ function finalize(s: DkgCoordinatorState): CoordinatorOutput {
     revealed: r.revealed,
   }));
 }
+
+export const dkgCoordinatorMachine: Machine<DkgCoordinatorState, DkgResult, CoordinatorPhase> = { step: stepCoordinator };

@@ -1,29 +1,41 @@
 /**
- * The public, pure parts of a reshare (DESIGN §5, issue 5): the ceremony's parameters and their
- * checks, the digest every new holder signs, and the commit certificate built from those
- * signatures. node/reshare-service.ts does the I/O.
+ * Resharing a key (issue 5, DESIGN §5) as pure parts: the ceremony's parameters and their checks,
+ * the new public data every new holder computes, and the coordinator machine. node/ceremonies/
+ * resharing.ts does the I/O and the holders' side.
  *
- * A reshare moves a key from generation g (threshold t, holders H) to generation g+1 (t', H').
- * `dealers` are t live holders of g; each deals sub-shares of λ_i·s_i to every holder of H'
- * (crypto/feldman.ts). Every new holder computes the same new public data (commitments), stores
- * its new share next to a pending record, and signs
- *   "kchain/reshare-ack/v1:" || hex(digest),  digest = SHA-256(JSON [tag, keyId, g+1, t', H', data])
- * with its validator identity key (Ed25519). The certificate is those n' signatures; a validator
- * switches a key to g+1 (and wipes its g share) only when the certificate verifies against the
- * identity keys of every holder in H', so a lying coordinator cannot make validators drop a
- * generation that the new holders do not all hold.
+ * A reshare moves a key from generation g (threshold t, holders H) to g+1 (t', H'). `dealers` are t
+ * live holders of g; each deals sub-shares of λ_i·s_i to every holder of H' point-to-point
+ * (crypto/feldman.ts), with commitments. Rounds, driven by the coordinator:
+ *   1. `reshare.deal` → each dealer: it checks the request's evidence (a change of holders or
+ *      threshold needs an admin-signed request that names them), deals, answers with its commitments.
+ *   2. `reshare.finalize` → each new holder, with every dealer's commitments: the holder checks them
+ *      against what the dealers sent it and that together they reshare the old secret, stores its
+ *      new share next to a pending session row, and answers with its signed acknowledgement of the
+ *      new key identity (cluster/key-certificate.ts).
+ *   3. All n' acknowledgements make the certificate; every validator switches only on a certificate
+ *      that verifies. Until then the old generation stays in force.
  */
-import { createHash, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { dealerConstantMatches, sumCommitments, type Group } from '../crypto/feldman.js';
+import type { Failure, Machine, MachineEvent, Step } from './drive.js';
+import type { EvidenceWire } from './evidence.js';
+import { ascendingIds, identityDigest, verifyAck, type KeyIdentity } from './key-certificate.js';
+import type { MessageSpec } from './peer-port.js';
+import { resharedData, type Sharing } from './sharing.js';
 
 export const RESHARE_MSG = {
-  deal: 'reshare.deal',
-  share: 'reshare.share',
-  finalize: 'reshare.finalize',
-  commit: 'reshare.commit',
-  abort: 'reshare.abort',
-  status: 'reshare.status',
-  generations: 'reshare.generations',
-} as const;
+  /** coordinator → dealer: {params, evidence}; the dealer deals and answers with its commitments. */
+  deal: { type: 'reshare.deal', guard: 'evidence' },
+  /** dealer → new holder: {params, commitments, share}; kept in memory per session, bounded. */
+  share: { type: 'reshare.share', guard: 'open' },
+  /** coordinator → new holder: {params, key, dealerCommitments, evidence}; answers with its ack. */
+  finalize: { type: 'reshare.finalize', guard: 'evidence' },
+  /** anyone → any validator: {key with certificate}; applied only if the certificate verifies. */
+  commit: { type: 'reshare.commit', guard: 'open' },
+  /** coordinator → new holder: {session}; only the session's recorded coordinator. */
+  abort: { type: 'reshare.abort', guard: 'open' },
+  /** holder → coordinator: {session}; whether it was certified. */
+  status: { type: 'reshare.status', guard: 'open' },
+} as const satisfies Record<string, MessageSpec>;
 
 export interface ReshareParams {
   session: string;
@@ -44,28 +56,10 @@ export interface ReshareParams {
   chunks: number;
 }
 
-export interface Certificate {
-  v: 1;
-  session: string;
-  generation: number;
-  /** hex SHA-256 of the proposal (see proposalDigest). */
-  digest: string;
-  /** holder id → base64 Ed25519 signature over ackMessage(digest). */
-  signatures: Record<string, string>;
-  /**
-   * holder id → its validator certificate (PEM), which binds the id to the identity key that
-   * signed: anyone holding the cluster CA can check the certificate, even a validator that has
-   * never been connected to those holders (one that was down during the reshare).
-   */
-  certs?: Record<string, string>;
-}
-
-const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0 && (x as number) <= 1_000_000;
-const ascendingUnique = (xs: unknown): xs is number[] =>
-  Array.isArray(xs) && xs.length > 0 && xs.length <= 255 && xs.every(isId) && xs.every((x, i) => i === 0 || x > (xs[i - 1] as number));
+const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0 && (x as number) <= 999_999_999;
 
 /** Shape and sanity of ceremony parameters from a peer; a reason, or undefined when sound. */
-export function checkParams(p: unknown): string | undefined {
+export function checkParams(p: unknown, clusterSize = 255): string | undefined {
   if (typeof p !== 'object' || p === null) return 'parameters missing';
   const r = p as Record<string, unknown>;
   if (typeof r.session !== 'string' || r.session.length < 1 || r.session.length > 200) return 'bad session';
@@ -73,8 +67,9 @@ export function checkParams(p: unknown): string | undefined {
   if (!isId(r.coordinator)) return 'bad coordinator';
   if (!Number.isSafeInteger(r.fromGeneration) || (r.fromGeneration as number) < 1) return 'bad fromGeneration';
   if (r.generation !== (r.fromGeneration as number) + 1) return 'generation must be fromGeneration + 1';
-  if (!ascendingUnique(r.dealers)) return 'dealers must be ascending validator ids';
-  if (!ascendingUnique(r.holders)) return 'holders must be ascending validator ids';
+  if (!ascendingIds(r.dealers)) return 'dealers must be ascending validator ids';
+  if (!ascendingIds(r.holders)) return 'holders must be ascending validator ids';
+  if (r.holders.length > clusterSize || r.dealers.length > clusterSize) return `more validators than the ${clusterSize} of this cluster`;
   if (!Number.isInteger(r.threshold) || (r.threshold as number) < 2 || (r.threshold as number) > r.holders.length) return 'threshold must be from 2 to the number of holders';
   if (!['secp256k1', 'ed25519', 'bls12-381-g1'].includes(r.group as string)) return 'bad group';
   if (!Number.isInteger(r.chunks) || (r.chunks as number) < 1 || (r.chunks as number) > 64) return 'bad chunk count';
@@ -83,77 +78,145 @@ export function checkParams(p: unknown): string | undefined {
 
 /** Two parameter objects describe the same ceremony. */
 export function sameParams(a: ReshareParams, b: ReshareParams): boolean {
-  return canonical(a) === canonical(b);
+  const c = (p: ReshareParams) => JSON.stringify([p.session, p.keyId, p.coordinator, p.fromGeneration, p.generation, p.dealers, p.holders, p.threshold, p.group, p.chunks]);
+  return c(a) === c(b);
 }
 
-function canonical(p: ReshareParams): string {
-  return JSON.stringify([p.session, p.keyId, p.coordinator, p.fromGeneration, p.generation, p.dealers, p.holders, p.threshold, p.group, p.chunks]);
+/** Commitments as they travel: [chunk][coefficient] base64. */
+export type WireCommitments = string[][];
+
+export function wellFormedCommitments(c: unknown, p: ReshareParams): c is WireCommitments {
+  return Array.isArray(c) && c.length === p.chunks && c.every((row) => Array.isArray(row) && row.length === p.threshold && row.every((x) => typeof x === 'string' && x.length <= 200));
 }
 
-/** What every new holder signs: the key's new generation, threshold, holders and public data. */
-export function proposalDigest(keyId: string, generation: number, threshold: number, holders: readonly number[], commitmentsJson: string): string {
-  return createHash('sha256').update(JSON.stringify(['kchain/reshare/v1', keyId, generation, threshold, holders, commitmentsJson])).digest('hex');
-}
+const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+export const decodeCommitments = (c: WireCommitments): Uint8Array[][] => c.map((row) => row.map(unb64));
 
-export function ackMessage(digest: string): Buffer {
-  return Buffer.from(`kchain/reshare-ack/v1:${digest}`);
-}
+/** The key as it stands before the reshare: what the new identity keeps. */
+export type OldKey = Pick<KeyIdentity, 'id' | 'algorithm' | 'publicKey' | 'policy'>;
 
-/** Signs an acknowledgement with this validator's identity key (Ed25519). */
-export function signAck(identityKey: KeyObject, digest: string): string {
-  return edSign(null, ackMessage(digest), identityKey).toString('base64');
+export interface Proposal {
+  /** The new `commitments` column (JSON text). */
+  commitments: string;
+  /** The summed commitments (for the holders' own share check). */
+  summed: Uint8Array[][];
+  /** The identity digest every new holder signs. */
+  digest: string;
 }
-
-function edPublicKey(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
-}
-
-export function verifyAck(identityPublicKey: Uint8Array, digest: string, signature: string): boolean {
-  try {
-    return edVerify(null, ackMessage(digest), edPublicKey(identityPublicKey), Buffer.from(signature, 'base64'));
-  } catch {
-    return false;
-  }
-}
-
-export type CertificateCheck = { ok: true } | { ok: false; reason: string; validators: number[] };
 
 /**
- * Checks a key record's certificate: it is for this generation, its digest is that of the
- * record's threshold/holders/public data, and every holder signed it. `identityOf` gives a
- * validator's Ed25519 identity key (undefined when unknown: reported, the caller may retry later).
+ * The new public data, from the dealers' commitments (the same computation on the coordinator and
+ * on every new holder, so they all sign the same digest).
  */
-export function verifyCertificate(
-  rec: { id: string; generation: number; threshold: number | null; holders: number[]; commitments: string | null; certificate?: string | null },
-  identityOf: (id: number, certPem: string | undefined) => Uint8Array | undefined,
-): CertificateCheck {
-  let c: Certificate;
-  try {
-    c = JSON.parse(rec.certificate ?? 'null') as Certificate;
-  } catch {
-    return { ok: false, reason: 'certificate is not JSON', validators: [] };
-  }
-  if (!c || typeof c !== 'object' || c.v !== 1 || typeof c.signatures !== 'object' || c.signatures === null) {
-    return { ok: false, reason: 'no certificate', validators: [] };
-  }
-  if (c.generation !== rec.generation) return { ok: false, reason: 'certificate is for another generation', validators: [] };
-  // The record itself must be one a reshare can produce: without this a validator could certify,
-  // alone, a generation held by nobody or by itself only.
-  if (!Number.isSafeInteger(rec.generation) || rec.generation < 2) return { ok: false, reason: 'a certified generation is at least 2', validators: [] };
-  if (!ascendingUnique(rec.holders)) return { ok: false, reason: 'the holders must be ascending validator ids', validators: [] };
-  if (!Number.isInteger(rec.threshold) || (rec.threshold as number) < 2 || (rec.threshold as number) > rec.holders.length) {
-    return { ok: false, reason: 'the threshold must be from 2 to the number of holders', validators: [] };
-  }
-  const digest = proposalDigest(rec.id, rec.generation, rec.threshold ?? 0, rec.holders, rec.commitments ?? '');
-  if (c.digest !== digest) return { ok: false, reason: 'certificate does not match the key record', validators: [] };
-  const pem = (h: number) => (typeof c.certs?.[String(h)] === 'string' ? c.certs[String(h)] : undefined);
-  const keys = new Map(rec.holders.map((h) => [h, identityOf(h, pem(h))]));
-  const unknown = rec.holders.filter((h) => !keys.get(h));
-  if (unknown.length) return { ok: false, reason: `identity keys of validators ${unknown.join(', ')} are not known here (no valid certificate)`, validators: unknown };
-  const bad = rec.holders.filter((h) => {
-    const s = c.signatures[String(h)];
-    return typeof s !== 'string' || !verifyAck(keys.get(h)!, digest, s);
+export function proposal(key: OldKey, old: Sharing, p: ReshareParams, dealerCommitments: Record<string, WireCommitments>): Proposal {
+  const vectors = p.dealers.map((d) => {
+    const c = dealerCommitments[String(d)];
+    if (!wellFormedCommitments(c, p)) throw new ReshareFault(`dealer ${d} sent commitments of the wrong shape`, [d]);
+    return decodeCommitments(c);
   });
-  if (bad.length) return { ok: false, reason: `missing or invalid acknowledgement of validators ${bad.join(', ')}`, validators: bad };
-  return { ok: true };
+  const summed = sumCommitments(old.group, vectors);
+  const commitments = JSON.stringify(resharedData(old, summed, p.holders, p.threshold));
+  const digest = identityDigest({ ...key, generation: p.generation, threshold: p.threshold, holders: p.holders, commitments });
+  return { commitments, summed, digest };
 }
+
+/** Dealers whose constant terms are not λ_i times their own old public share (blame). */
+export function badDealers(g: Group, p: ReshareParams, dealerCommitments: Map<number, Uint8Array[][]>, old: readonly (readonly Uint8Array[])[]): number[] {
+  return p.dealers.filter((d) => !dealerConstantMatches(g, d, p.dealers, dealerCommitments.get(d)!, old));
+}
+
+export class ReshareFault extends Error {
+  constructor(
+    message: string,
+    readonly validators: number[],
+  ) {
+    super(message);
+  }
+}
+
+// ---- coordinator machine -----------------------------------------------------------------------
+
+export interface ReshareRun {
+  params: ReshareParams;
+  evidence: EvidenceWire;
+  key: OldKey;
+  /** The key record as it travels (a joining holder takes the public data from it). */
+  keyWire: unknown;
+  old: Sharing;
+  /** A holder's identity key, from its certificate (PEM) when given, else as known here. */
+  identityOf: (id: number, certPem: unknown) => Uint8Array | undefined;
+}
+
+type Tag = 'deal' | 'finalize';
+
+export interface ReshareState {
+  run: ReshareRun;
+  phase: Tag | 'done' | 'failed';
+  waiting: number[];
+  failed: Record<string, string>;
+  dealt: Record<string, WireCommitments>;
+  proposal?: Proposal;
+  signatures: Record<string, string>;
+  certs: Record<string, string>;
+}
+
+export interface ReshareDone {
+  commitments: string;
+  digest: string;
+  signatures: Record<string, string>;
+  certs: Record<string, string>;
+}
+
+export function startReshare(run: ReshareRun): Step<ReshareState, ReshareDone, Tag> {
+  const s: ReshareState = { run, phase: 'deal', waiting: [...run.params.dealers], failed: {}, dealt: {}, signatures: {}, certs: {} };
+  const body = { params: run.params, evidence: run.evidence };
+  return { state: s, send: run.params.dealers.map((to) => ({ to, type: RESHARE_MSG.deal.type, body, tag: 'deal' as const })) };
+}
+
+function fail(s: ReshareState, phase: string): Step<ReshareState, ReshareDone, Tag> {
+  s.phase = 'failed';
+  const ids = Object.keys(s.failed).map(Number).sort((a, b) => a - b);
+  const why = ids.map((id) => `validator ${id}: ${s.failed[id]}`).join('; ');
+  const f: Failure = { code: 'ERR_PEER_FAILED', message: `reshare failed at ${phase}; the old generation stays in force (${why})`, validators: ids };
+  return { state: s, send: [], error: f };
+}
+
+function stepReshare(s: ReshareState, ev: MachineEvent<Tag>): Step<ReshareState, ReshareDone, Tag> {
+  if (ev.tag !== s.phase || !s.waiting.includes(ev.from)) return { state: s, send: [] };
+  s.waiting = s.waiting.filter((w) => w !== ev.from);
+  const p = s.run.params;
+  if (ev.kind === 'failed') s.failed[ev.from] = ev.code ? `(${ev.code}) ${ev.reason}` : ev.reason;
+  else if (s.phase === 'deal') {
+    const c = (ev.value as { commitments?: unknown } | null)?.commitments;
+    if (wellFormedCommitments(c, p)) s.dealt[ev.from] = c;
+    else s.failed[ev.from] = 'sent commitments of the wrong shape';
+  } else {
+    const v = (ev.value ?? {}) as { digest?: unknown; signature?: unknown; cert?: unknown };
+    const pk = s.run.identityOf(ev.from, v.cert);
+    if (v.digest !== s.proposal!.digest || !pk || !verifyAck(pk, s.proposal!.digest, v.signature)) {
+      s.failed[ev.from] = 'acknowledged a different result or signed badly';
+    } else {
+      s.signatures[ev.from] = v.signature as string;
+      if (typeof v.cert === 'string') s.certs[ev.from] = v.cert;
+    }
+  }
+  if (s.waiting.length) return { state: s, send: [] };
+  if (Object.keys(s.failed).length) return fail(s, s.phase);
+  if (s.phase === 'deal') {
+    try {
+      s.proposal = proposal(s.run.key, s.run.old, p, s.dealt);
+    } catch (e) {
+      for (const id of e instanceof ReshareFault ? e.validators : []) s.failed[id] = (e as Error).message;
+      if (!Object.keys(s.failed).length) s.failed[p.coordinator] = (e as Error).message;
+      return fail(s, 'deal');
+    }
+    s.phase = 'finalize';
+    s.waiting = [...p.holders];
+    const body = { params: p, key: s.run.keyWire, dealerCommitments: s.dealt, evidence: s.run.evidence };
+    return { state: s, send: p.holders.map((to) => ({ to, type: RESHARE_MSG.finalize.type, body, tag: 'finalize' as const })) };
+  }
+  s.phase = 'done';
+  return { state: s, send: [], done: { commitments: s.proposal!.commitments, digest: s.proposal!.digest, signatures: s.signatures, certs: s.certs } };
+}
+
+export const reshareMachine: Machine<ReshareState, ReshareDone, Tag> = { step: stepReshare };

@@ -19,10 +19,9 @@
  * bounds it); a malicious coordinator choosing what to sign (holders trust an authenticated
  * validator's request, as for every other operation).
  */
-import {
-  combineAndVerify,
-  G2_BYTES,
-} from '../crypto/bls-threshold.js';
+import { combineAndVerify, G2_BYTES } from '../crypto/bls-threshold.js';
+import type { Blame, Failure, Machine, MachineEvent, Outgoing, Step } from './drive.js';
+import type { EvidenceWire } from './evidence.js';
 import {
   aggregate,
   type FrostSuiteName,
@@ -37,35 +36,18 @@ export const TSIGN_MSG = {
   cancel: 'tsign.cancel',
 } as const;
 
-export interface SignFailure {
-  code: 'ERR_NOT_ENOUGH_VALIDATORS' | 'ERR_PEER_FAILED' | 'ERR_INVALID_PARAMS';
-  message: string;
-  validators: number[];
+export type SignFailure = Failure;
+export type { Blame };
+
+export interface SignResult {
+  signature: Uint8Array;
+  participantIds: number[];
 }
 
-export interface SignRequest {
-  to: number;
-  type: string;
-  attempt: number;
-  body: unknown;
-}
-
-export interface Blame {
-  id: number;
-  reason: 'bad-partial' | 'bad-share' | 'bad-commitment';
-}
-
-export interface SignOutput<S> {
-  state: S;
-  send: SignRequest[];
-  blame?: Blame[];
-  done?: { signature: Uint8Array; participantIds: number[] };
-  error?: SignFailure;
-}
-
-export type SignEvent =
-  | { kind: 'reply'; from: number; attempt: number; value: unknown }
-  | { kind: 'failed'; from: number; attempt: number; reason: string };
+/** A request of the signing machine; its answer comes back tagged with the attempt number. */
+export type SignRequest = Outgoing<number>;
+export type SignEvent = MachineEvent<number>;
+export type SignOutput<S> = Step<S, SignResult, number>;
 
 interface Common {
   keyId: string;
@@ -76,6 +58,8 @@ interface Common {
   candidates: number[];
   /** Holders known to be down before the session started (named if the session fails). */
   unavailable?: number[];
+  /** The client request behind this signature: every signer checks it (issue 12). */
+  evidence: EvidenceWire;
 }
 
 const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64');
@@ -112,7 +96,7 @@ function notEnough(c: Common, b: Base): SignFailure {
 }
 
 function accepts(b: Base, ev: SignEvent): boolean {
-  return !b.finished && ev.attempt === b.attempt && b.waiting.includes(ev.from);
+  return !b.finished && ev.tag === b.attempt && b.waiting.includes(ev.from);
 }
 
 // ---- BLS -----------------------------------------------------------------------------------
@@ -142,8 +126,8 @@ function blsAttempt(s: BlsSignState): SignOutput<BlsSignState> {
   s.partials = new Map();
   s.failures = {};
   const p = s.params;
-  const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, message: b64(p.message), signers };
-  return { state: s, send: signers.map((to) => ({ to, type: TSIGN_MSG.bls, attempt: s.attempt, body })) };
+  const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, message: b64(p.message), signers, evidence: p.evidence };
+  return { state: s, send: signers.map((to) => ({ to, type: TSIGN_MSG.bls, tag: s.attempt, body })) };
 }
 
 export function startBlsSign(params: BlsSignParams): SignOutput<BlsSignState> {
@@ -211,7 +195,8 @@ function frostAttempt(s: FrostSignState, cancel: number[] = []): SignOutput<Fros
   const cancels: SignRequest[] = cancel.map((to) => ({
     to,
     type: TSIGN_MSG.cancel,
-    attempt: s.attempt,
+    tag: s.attempt,
+    noReply: true,
     body: { keyId: p.keyId, attempt: s.attempt },
   }));
   const signers = pickSigners(p, s);
@@ -226,8 +211,8 @@ function frostAttempt(s: FrostSignState, cancel: number[] = []): SignOutput<Fros
   s.commitments = new Map();
   s.shares = new Map();
   s.failures = {};
-  const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, signers };
-  return { state: s, send: [...cancels, ...signers.map((to) => ({ to, type: TSIGN_MSG.commit, attempt: s.attempt, body }))] };
+  const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, signers, evidence: p.evidence };
+  return { state: s, send: [...cancels, ...signers.map((to) => ({ to, type: TSIGN_MSG.commit, tag: s.attempt, body }))] };
 }
 
 export function startFrostSign(params: FrostSignParams): SignOutput<FrostSignState> {
@@ -280,8 +265,8 @@ export function stepFrostSign(s: FrostSignState, ev: SignEvent): SignOutput<Fros
     s.round = 'share';
     s.waiting = [...s.signers];
     const list = s.signers.map((id) => s.commitments.get(id)!);
-    const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, commitments: list, message: b64(p.message) };
-    return { state: s, send: s.signers.map((to) => ({ to, type: TSIGN_MSG.share, attempt: s.attempt, body })) };
+    const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, commitments: list, message: b64(p.message), evidence: p.evidence };
+    return { state: s, send: s.signers.map((to) => ({ to, type: TSIGN_MSG.share, tag: s.attempt, body })) };
   }
   // Round two complete.
   if (failed.length) {
@@ -306,3 +291,6 @@ export function stepFrostSign(s: FrostSignState, ev: SignEvent): SignOutput<Fros
   for (const b of shareBlame) s.excluded[b.id] = 'sent an invalid signature share';
   return { ...frostAttempt(s), blame: shareBlame };
 }
+
+export const blsSignMachine: Machine<BlsSignState, SignResult, number> = { step: stepBlsSign };
+export const frostSignMachine: Machine<FrostSignState, SignResult, number> = { step: stepFrostSign };

@@ -15,7 +15,7 @@ interface Histogram {
 export class Metrics {
   private readonly latency = new Map<string, Histogram>();
   private readonly errors = new Map<string, number>();
-  private readonly gauges = new Map<string, () => Record<string, number>>();
+  private readonly families = new Map<string, { type: 'gauge' | 'counter'; help: string; read: () => Record<string, number> }>();
 
   observe(method: string, ms: number): void {
     let h = this.latency.get(method);
@@ -52,9 +52,14 @@ export class Metrics {
     this.errors.set(k, (this.errors.get(k) ?? 0) + 1);
   }
 
-  /** Registers a family of gauges, e.g. `kchain_peer_dropped_total{reason=…}`. */
-  gauge(name: string, read: () => Record<string, number>): void {
-    this.gauges.set(name, read);
+  /** Registers a family of gauges read at scrape time: label set → value. */
+  gauge(name: string, help: string, read: () => Record<string, number>): void {
+    this.families.set(name, { type: 'gauge', help, read });
+  }
+
+  /** Registers a family of counters (monotonic totals) read at scrape time. */
+  counter(name: string, help: string, read: () => Record<string, number>): void {
+    this.families.set(name, { type: 'counter', help, read });
   }
 
   render(): string {
@@ -73,9 +78,10 @@ export class Metrics {
       const [m, kind] = k.split('\u0000');
       out.push(`kchain_request_errors_total{method="${m}",kind="${kind}"} ${n}`);
     }
-    for (const [name, read] of this.gauges) {
-      out.push(`# TYPE ${name} gauge`);
-      for (const [label, v] of Object.entries(read())) out.push(`${name}{${label}} ${v}`);
+    for (const [name, f] of this.families) {
+      out.push(`# HELP ${name} ${f.help}`);
+      out.push(`# TYPE ${name} ${f.type}`);
+      for (const [label, v] of Object.entries(f.read())) out.push(label ? `${name}{${label}} ${v}` : `${name} ${v}`);
     }
     return out.join('\n') + '\n';
   }

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import tty from 'node:tty';
-import type { NodeConfig } from './config.js';
+import type { NodeConfig } from './config/config.js';
 
 export const MIN_PASSWORD_LENGTH = 8; // characters (Unicode code points)
 export const MAX_PASSWORD_BYTES = 4096;

@@ -1,29 +1,33 @@
 /**
- * The validator process, wired together: config → TLS material → password → store → services →
- * peer plane → one port serving JSON-RPC, the peer WebSocket, /health and /metrics.
+ * The validator process, wired together once, in order, everything passed to constructors:
+ * config → TLS material → password → store → membership → evidence checks (authority) → peer plane
+ * and ceremonies → key service and method table → one port serving JSON-RPC, the peer WebSocket,
+ * /health and /metrics. The peer plane starts only after the port is bound, so a validator that
+ * cannot listen never dials anyone.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { PeerNetwork, type PeerAddress } from '../cluster/peer-network.js';
-import { MemberDiscovery, fetchMembers } from './member-discovery.js';
-import { ClusterService } from './cluster-service.js';
-import { ThresholdService } from './threshold-service.js';
-import { ReshareService } from './reshare-service.js';
+import { PeerNetwork } from '../cluster/peer-network.js';
+import type { PeerIdentity } from '../cluster/peer-links.js';
 import { loadTlsFiles } from '../certs/files.js';
 import { identityFromSubjectAltName } from '../certs/identity.js';
 import { RpcServer } from '../rpc/server.js';
 import { isExposedError } from '../rpc/errors.js';
-import type { NodeConfig } from './config.js';
-import { obtainPassword } from './password.js';
-import { Store } from './store.js';
-import { KeyService } from './key-service.js';
-import { LocalSecrets } from './local-secrets.js';
-import { actorOf, buildMethods, VERSION } from './methods.js';
-import { NodeError } from './errors.js';
-import { Metrics } from './metrics.js';
+import { Authority } from './authority.js';
+import { Cluster } from './cluster.js';
+import { Membership } from './ceremonies/membership.js';
+import type { NodeConfig } from './config/config.js';
+import { Certifier } from './keys/certified.js';
+import { KeyService } from './keys/key-service.js';
 import type { Logger } from './logger.js';
+import { MemberDiscovery, fetchMembers } from './member-discovery.js';
+import { METHOD_ROLES, VERSION, actorOf } from './methods/common.js';
+import { buildMethods } from './methods/table.js';
+import { Metrics } from './metrics.js';
+import { obtainPassword } from './password.js';
+import { Store } from './store/store.js';
 
 export interface ValidatorDeps {
   config: NodeConfig;
@@ -32,160 +36,27 @@ export interface ValidatorDeps {
   password?: Uint8Array;
 }
 
+type Tls = { ca: Buffer; cert: Buffer; key: Buffer };
+
 export class Validator {
-  readonly config: NodeConfig;
-  readonly log: Logger;
-  readonly store: Store;
+  readonly metrics = new Metrics();
   readonly keys: KeyService;
-  readonly metrics: Metrics;
   private server: RpcServer | null = null;
-  private cluster: ClusterService | null = null;
-  private threshold: ThresholdService | null = null;
-  private reshare: ReshareService | null = null;
-  private network: PeerNetwork | null = null;
   private discovery: MemberDiscovery | null = null;
-  private readonly identityKey: KeyObject;
   private readonly startedAt = Date.now();
   private closing = false;
 
-  private constructor(deps: ValidatorDeps, store: Store, identityKey: KeyObject) {
-    this.config = deps.config;
-    this.log = deps.log;
-    this.store = store;
-    this.identityKey = identityKey;
-    this.metrics = new Metrics();
-    this.keys = new KeyService({
-      store,
-      secrets: new LocalSecrets(store, deps.config.id, { withSecret: (k, fn) => this.requireCluster().withSecret(k, fn) }),
-      clock: { now: () => Date.now() },
-    });
-  }
-
-  private requireCluster(): ClusterService {
-    if (!this.cluster) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', 'this validator has no peers configured');
-    return this.cluster;
-  }
-
-  /** Where other validators reach this one (the member list names it so). */
-  private get advertisedAddress(): string {
-    return this.config.advertiseAddress ?? `${this.config.host}:${this.config.port}`;
-  }
-
-  /** The configured peers, plus those learned at run time (joined) from the store; the config wins. */
-  private initialPeers(): PeerAddress[] {
-    const configured = new Set(this.config.peers.map((p) => p.id));
-    const learned = this.store.listPeers().filter((p) => !configured.has(p.id) && p.id !== this.config.id);
-    return [...this.config.peers.map((p) => ({ id: p.id, address: p.address })), ...learned];
-  }
-
-  /** Remembers a validator learned at run time, so a restart knows it without a config change. */
-  private rememberPeer(p: PeerAddress): void {
-    this.store.putPeer(p.id, p.address, Date.now());
-  }
-
-  /** This validator and its peers, for GET /peer/members. */
-  private peerMembers(): PeerAddress[] {
-    const peers = Object.entries(this.network?.status() ?? {}).map(([id, s]) => ({ id: Number(id), address: s.address }));
-    return [{ id: this.config.id, address: this.advertisedAddress }, ...peers];
-  }
-
-  /** With `join`: learn the members from a running validator, in the background (the node serves meanwhile). */
-  private startDiscovery(tls: { ca: Buffer; cert: Buffer; key: Buffer }): void {
-    const network = this.network;
-    if (!network || this.config.join.length === 0) return;
-    this.discovery = new MemberDiscovery({
-      selfId: this.config.id,
-      join: this.config.join,
-      known: () => Object.entries(network.status()).map(([id, s]) => ({ id: Number(id), address: s.address })),
-      add: (p) => {
-        network.addPeer(p);
-        this.rememberPeer(p);
-      },
-      fetch: (address) => fetchMembers(address, tls),
-      log: this.log.child({ plane: 'join' }),
-    });
-    this.discovery.start();
-  }
-
-  /** The peer plane and the distributed-key service, when the config names peers or a cluster to join. */
-  private startCluster(tls: { ca: Buffer; cert: Buffer; key: Buffer }): void {
-    const { config, log } = this;
-    const peers = this.initialPeers();
-    if (peers.length === 0 && config.join.length === 0) return;
-    const identify = (san: string | undefined) => {
-      const id = identityFromSubjectAltName(san);
-      return id?.role === 'validator' && id.validatorId && id.identityPublicKey
-        ? { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey }
-        : undefined;
-    };
-    const network = new PeerNetwork({
-      selfId: config.id,
-      identityKey: this.identityKey,
-      peers,
-      tls,
-      identityOf: () => undefined,
-      identifyPeerCertificate: (der) => identify(new X509Certificate(der).subjectAltName),
-      exposeError: (e) => (isExposedError(e) ? { code: e.code, message: e.message } : undefined),
-      requestTimeoutMs: config.limits.peerTimeoutMs,
-      onPeerConnected: (peerId) => {
-        this.cluster?.onPeerConnected();
-        this.reshare?.onPeerConnected(peerId);
-      },
-      // Announced only when joining (or set explicitly): a static cluster's addresses stay as configured.
-      ...(config.advertiseAddress !== null || config.join.length > 0 ? { announceAddress: this.advertisedAddress } : {}),
-      onPeerJoined: (p) => this.rememberPeer(p),
-      log: log.child({ plane: 'peer' }),
-    });
-    this.network = network;
-    this.cluster = new ClusterService({
-      selfId: config.id,
-      selfAddress: `${config.host}:${config.port}`,
-      store: this.store,
-      network,
-      log: log.child({ plane: 'cluster' }),
-      defaults: config.cluster,
-      timeoutMs: config.limits.peerTimeoutMs,
-    });
-    this.threshold = new ThresholdService({
-      selfId: config.id,
-      store: this.store,
-      network,
-      log: log.child({ plane: 'threshold' }),
-      timeoutMs: config.limits.peerTimeoutMs,
-      members: () => this.cluster!.members(),
-      live: (id) => id === config.id || network.connectedPeers().includes(id),
-      defaults: config.cluster,
-      faults: { corruptPartials: config.testFaults.corruptPartials },
-    });
-    this.threshold.registerHandlers();
-    this.cluster.setThreshold(this.threshold);
-    const caCert = new X509Certificate(tls.ca);
-    const selfIdentity = new Uint8Array(Buffer.from(String(createPublicKey(this.identityKey).export({ format: 'jwk' }).x), 'base64url'));
-    this.reshare = new ReshareService({
-      selfId: config.id,
-      store: this.store,
-      network,
-      log: log.child({ plane: 'reshare' }),
-      timeoutMs: config.limits.peerTimeoutMs,
-      members: () => this.cluster!.members(),
-      live: (id) => id === config.id || network.connectedPeers().includes(id),
-      identityKey: this.identityKey,
-      identityOf: (id) => (id === config.id ? selfIdentity : network.identityOf(id)),
-      certificatePem: tls.cert.toString('utf8'),
-      identityFromCertificate: (pem) => validatorIdentityOf(pem, caCert),
-      crashAt: config.testFaults.crashAt,
-    });
-    this.cluster.setResharer(this.reshare);
-    this.keys.setDistributor(this.cluster);
-    this.metrics.gauge('kchain_peer_frames_total', () =>
-      Object.fromEntries(Object.entries(network.counters()).map(([k, v]) => [`kind="${k}"`, v])),
-    );
-    this.metrics.gauge('kchain_peer_connected', () =>
-      Object.fromEntries(Object.entries(network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])),
-    );
-    this.cluster.start();
-    this.threshold.start();
-    this.reshare.start();
+  private constructor(
+    readonly config: NodeConfig,
+    readonly log: Logger,
+    readonly store: Store,
+    private readonly tls: Tls,
+    readonly membership: Membership,
+    readonly authority: Authority,
+    readonly cluster: Cluster | null,
+    private readonly network: PeerNetwork | null,
+  ) {
+    this.keys = new KeyService(store, cluster);
   }
 
   static async create(deps: ValidatorDeps): Promise<Validator> {
@@ -193,93 +64,179 @@ export class Validator {
     const tls = loadTlsFiles({ ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key });
     const identityKey = createPrivateKey(readFileSync(config.tls.identityKey));
     const dbPath = join(config.dataDir, 'kchain.db');
-    const password =
-      deps.password ??
-      (await obtainPassword(config.password, {
-        isNew: !Store.exists(dbPath),
-        warn: (msg) => log.warn(msg),
-      }));
+    const password = deps.password ?? (await obtainPassword(config.password, { isNew: !Store.exists(dbPath), warn: (msg) => log.warn(msg) }));
     let store: Store;
     try {
       store = await Store.open({ path: dbPath, password, kdf: config.kdf });
     } finally {
       if (!deps.password) password.fill(0);
     }
-    const v = new Validator(deps, store, identityKey);
     try {
-      await v.listen(tls);
+      const v = Validator.compose(config, log, store, tls, identityKey);
+      await v.listen();
+      return v;
     } catch (e) {
       store.close();
       throw e;
     }
-    return v;
   }
 
-  private async listen(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<void> {
+  private static compose(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject): Validator {
+    const caCert = new X509Certificate(tls.ca);
+    const selfAddress = config.advertiseAddress ?? `${config.host}:${config.port}`;
+    const membership = new Membership({ selfId: config.id, selfAddress, store, log: log.child({ plane: 'members' }), now: Date.now, configPeers: config.peers });
+    const authority = new Authority({
+      selfId: config.id,
+      ca: caCert,
+      isRevoked: (serial) => membership.isRevoked(serial),
+      rolesOf: (m) => METHOD_ROLES[m],
+      acceptUnsigned: !config.requireSignedRequests,
+    });
+    const parts = membership.peers().length > 0 || config.join.length > 0 ? Validator.composeCluster(config, log, store, tls, identityKey, caCert, membership, authority) : null;
+    return new Validator(config, log, store, tls, membership, authority, parts?.cluster ?? null, parts?.network ?? null);
+  }
+
+  private static composeCluster(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject, caCert: X509Certificate, membership: Membership, authority: Authority): { cluster: Cluster; network: PeerNetwork } {
+    const selfIdentity = new Uint8Array(Buffer.from(String(createPublicKey(identityKey).export({ format: 'jwk' }).x), 'base64url'));
+    let cluster: Cluster | null = null;
+    const network = new PeerNetwork({
+      selfId: config.id,
+      identityKey,
+      peers: membership.peers(),
+      tls,
+      identityOf: (id) => membership.identityOf(id),
+      admit: (who, expected) => membership.admit(who, expected),
+      identifyPeerCertificate: (der) => validatorIdentityOf(der, caCert, false),
+      exposeError: (e) => (isExposedError(e) ? { code: e.code, message: e.message } : undefined),
+      authorize: (ev, ctx) => (ctx.lasting ? authority.check(ev, ctx.from, { fresh: false }) : authority.authorize(ev, ctx)),
+      requestTimeoutMs: config.limits.peerTimeoutMs,
+      onPeerConnected: (peer) => cluster?.onPeerConnected(peer),
+      // Security-relevant refusals go to the audit chain (issue 12): who asked, what, why.
+      onRefused: (r) => {
+        if (r.code !== 'ERR_FORBIDDEN' && r.code !== 'ERR_UNAUTHENTICATED') return;
+        const b = r.body as { keyId?: unknown; params?: { keyId?: unknown } } | null;
+        const keyId = typeof b?.keyId === 'string' ? b.keyId : typeof b?.params?.keyId === 'string' ? b.params.keyId : null;
+        store.record({ actor: `validator:${r.from}`, action: r.type, keyId: keyId?.slice(0, 128) ?? null, outcome: `refused:${r.code}`, detail: r.message.slice(0, 300) }, Date.now());
+      },
+      log: log.child({ plane: 'peer' }),
+    });
+    const certifier = new Certifier({
+      selfId: config.id,
+      store,
+      identityKey,
+      certificatePem: tls.cert.toString('utf8'),
+      pinned: (id) => (id === config.id ? selfIdentity : membership.identityOf(id)),
+      fromCertificate: (pem) => validatorIdentityOf(pem, caCert, true),
+      now: Date.now,
+    });
+    cluster = new Cluster(
+      {
+        selfId: config.id,
+        port: network,
+        store,
+        log: log.child({ plane: 'cluster' }),
+        authority,
+        certifier,
+        timeoutMs: config.limits.peerTimeoutMs,
+        now: Date.now,
+        memberAddresses: () => membership.addresses(),
+        defaults: config.cluster,
+        faults: { corruptPartials: config.testFaults.corruptPartials, crashAt: config.testFaults.crashAt },
+      },
+      network,
+      membership,
+    );
+    membership.attach(network, { add: (p) => network.addPeer(p), remove: (id) => network.removePeer(id) }, authority);
+    return { cluster, network };
+  }
+
+  private async listen(): Promise<void> {
     const { config, log } = this;
     const selfAddress = `${config.host}:${config.port}`;
-    this.startCluster(tls);
-    const methods = this.metrics.timed(buildMethods({
-      keys: this.keys,
-      store: this.store,
-      cluster: () => this.cluster,
-      selfAddress,
-      startedAt: this.startedAt,
-      now: () => Date.now(),
-    }));
+    const methods = this.metrics.timed(
+      buildMethods({ keys: this.keys, store: this.store, authority: this.authority, cluster: this.cluster, selfId: config.id, selfAddress, startedAt: this.startedAt, now: () => Date.now() }),
+    );
+    const network = this.network;
     this.server = await RpcServer.create({
       host: config.host,
       port: config.port,
-      tls,
+      tls: this.tls,
       allowPlaintextLoopback: config.plaintextLoopback,
       plaintextRole: config.plaintextRole,
       bearerToken: config.bearerToken,
       bodyLimit: config.limits.bodyBytes,
       requestTimeoutMs: config.limits.requestTimeoutMs,
       maxBatch: config.limits.maxBatch,
+      maxConnections: config.limits.maxConnections,
+      maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
       methods,
+      isRevoked: (serial) => this.membership.isRevoked(serial),
       identify: (cert: PeerCertificate) => {
         const id = identityFromSubjectAltName(cert.subjectaltname);
         return id && { role: id.role, name: id.name, validatorId: id.validatorId };
       },
       onPeerUpgrade: (req, socket, head, caller) => {
-        const id = identityFromSubjectAltName((socket as TLSSocket).getPeerCertificate().subjectaltname);
-        if (!this.cluster || !id?.identityPublicKey || !id.validatorId || id.validatorId !== caller.validatorId) {
+        const cert = (socket as TLSSocket).getPeerCertificate();
+        const id = identityFromSubjectAltName(cert.subjectaltname);
+        if (!network || !id?.identityPublicKey || !id.validatorId || id.validatorId !== caller.validatorId) {
           socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
           return;
         }
-        this.cluster.acceptUpgrade(req, socket, head, { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey });
+        network.acceptUpgrade(req, socket, head, { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey, serial: String(cert.serialNumber ?? '').toUpperCase() });
       },
-      ...(this.network ? { peerMembers: () => this.peerMembers() } : {}),
+      ...(network ? { peerMembers: () => ({ members: this.membership.addresses(), document: this.membership.document() }) } : {}),
       health: () => ({ healthy: !this.closing, version: VERSION, uptime: Math.floor((Date.now() - this.startedAt) / 1000) }),
       metrics: () => this.metrics.render(),
-      onError: (e, ctx) => {
-        this.metrics.countError(ctx.method ?? 'none', ctx.expected);
-        const who = ctx.caller ? `${ctx.caller.role}:${ctx.caller.name}` : undefined;
-        const code = (e as { code?: string }).code;
-        if (ctx.caller && ctx.method && code === 'ERR_FORBIDDEN') {
-          // A refused attempt on a key method is security-relevant: it goes to the audit chain too.
-          this.store.appendAudit({ actor: actorOf(ctx.caller), action: ctx.method.replace(/^kchain\./, ''), keyId: null, outcome: 'error:ERR_FORBIDDEN' }, new Date());
-        }
-        if (ctx.expected || isExposedError(e)) {
-          log.warn({ method: ctx.method, caller: who, code: (e as { code?: string }).code, msg: (e as Error).message }, 'request refused');
-        } else {
-          log.error({ method: ctx.method, caller: who, requestId: ctx.caller?.requestId, err: e }, 'request failed');
-        }
-      },
+      onError: (e, ctx) => this.onError(e, ctx),
       log,
     });
+    if (this.cluster) {
+      const c = this.cluster;
+      this.metrics.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [`kind="${k}"`, v])));
+      this.metrics.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])));
+      c.start();
+    }
     log.info(
-      {
-        address: selfAddress,
-        plaintextLoopback: config.plaintextLoopback,
-        peers: this.network ? Object.keys(this.network.status()).length : 0,
-        join: config.join.length ? config.join : undefined,
-        dataDir: config.dataDir,
-      },
+      { address: selfAddress, plaintextLoopback: config.plaintextLoopback, peers: this.membership.peers().length, join: config.join.length ? config.join : undefined, dataDir: config.dataDir },
       `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''})`,
     );
-    this.startDiscovery(tls);
+    this.startDiscovery();
+  }
+
+  private onError(e: unknown, ctx: { method?: string; caller?: import('../rpc/methods.js').Caller; expected: boolean }): void {
+    this.metrics.countError(ctx.method ?? 'none', ctx.expected);
+    const who = ctx.caller ? `${ctx.caller.role}:${ctx.caller.name}` : undefined;
+    const code = (e as { code?: string }).code;
+    if (ctx.caller && ctx.method && code === 'ERR_FORBIDDEN') {
+      // A refused attempt on a key method is security-relevant: it goes to the audit chain too.
+      this.store.record({ actor: actorOf(ctx.caller), action: ctx.method.replace(/^kchain\./, ''), keyId: null, outcome: 'error:ERR_FORBIDDEN' }, Date.now());
+    }
+    if (ctx.expected || isExposedError(e)) this.log.warn({ method: ctx.method, caller: who, code, reason: (e as Error).message }, 'request refused');
+    else this.log.error({ method: ctx.method, caller: who, requestId: ctx.caller?.requestId, err: e }, 'request failed');
+  }
+
+  /** With `join`: learn the signed member list from a running validator, in the background. */
+  private startDiscovery(): void {
+    const cluster = this.cluster;
+    if (!cluster || this.config.join.length === 0) return;
+    this.discovery = new MemberDiscovery({
+      selfId: this.config.id,
+      join: this.config.join,
+      known: () => this.membership.peers(),
+      fetch: (address) => fetchMembers(address, this.tls),
+      apply: async (list) => {
+        const doc = list.document as { epoch?: unknown; evidence?: unknown } | null;
+        if (!doc || typeof doc.epoch !== 'number' || !doc.evidence) throw new Error(`validator ${list.servedBy} has no admin-signed member list yet (an admin adds this validator with kchain validators add)`);
+        if (doc.epoch <= this.membership.epoch) return 'unchanged';
+        const auth = this.authority.check(doc.evidence, list.servedBy, { fresh: false });
+        const members = (auth.params.members as { id?: unknown }[] | undefined) ?? [];
+        if (!members.some((m) => m.id === this.config.id)) throw new Error(`the member list (epoch ${doc.epoch}) does not name validator ${this.config.id}; an admin adds it with kchain validators add`);
+        await this.membership.update(auth, list.servedBy);
+        return 'applied';
+      },
+      log: this.log.child({ plane: 'join' }),
+    });
+    this.discovery.start();
   }
 
   get port(): number {
@@ -291,8 +248,6 @@ export class Validator {
     this.closing = true;
     this.discovery?.stop();
     await this.server?.close();
-    this.reshare?.stop();
-    this.threshold?.stop();
     await this.cluster?.stop();
     this.store.close();
     this.log.info('validator stopped');
@@ -300,16 +255,20 @@ export class Validator {
 }
 
 /**
- * The validator id and identity key of a validator certificate (PEM) issued by the cluster CA;
- * undefined for anything else. Validity dates are not checked: a certificate inside a reshare's
- * commit certificate vouches for a signature made when the reshare happened.
+ * The validator id and identity key of a validator certificate (PEM or DER) issued by the cluster CA;
+ * undefined for anything else. `anyTime`: validity dates are not checked (a certificate inside a key
+ * certificate vouches for a signature made when the ceremony happened).
  */
-function validatorIdentityOf(pem: string, ca: X509Certificate): { validatorId: number; identityPublicKey: Uint8Array } | undefined {
+function validatorIdentityOf(cert: string | Buffer, ca: X509Certificate, anyTime: boolean): PeerIdentity | undefined {
   try {
-    const x = new X509Certificate(pem);
+    const x = new X509Certificate(cert);
     if (!x.checkIssued(ca) || !x.verify(ca.publicKey)) return undefined;
+    if (!anyTime) {
+      const now = Date.now();
+      if (now < Date.parse(x.validFrom) || now > Date.parse(x.validTo)) return undefined;
+    }
     const id = identityFromSubjectAltName(x.subjectAltName);
-    return id?.role === 'validator' && id.validatorId && id.identityPublicKey ? { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey } : undefined;
+    return id?.role === 'validator' && id.validatorId && id.identityPublicKey ? { validatorId: id.validatorId, identityPublicKey: id.identityPublicKey, serial: x.serialNumber.toUpperCase() } : undefined;
   } catch {
     return undefined;
   }

@@ -119,7 +119,14 @@ async function handleOne(req: unknown, opts: HandleOptions): Promise<JsonRpcResp
     response = errorResponse(id, 'ERR_FORBIDDEN', e.message);
   } else {
     try {
-      const params = new Params(rawParams, spec.params);
+      // A client's request signature travels as params.auth; it is not a parameter of the method.
+      let plain = rawParams;
+      let auth: unknown;
+      if (rawParams !== null && typeof rawParams === 'object' && !Array.isArray(rawParams) && Object.hasOwn(rawParams, 'auth')) {
+        ({ auth, ...plain } = rawParams as Record<string, unknown>);
+      }
+      caller.request = { method, params: (plain !== null && typeof plain === 'object' && !Array.isArray(plain) ? plain : {}) as Record<string, unknown>, ...(auth !== undefined ? { auth } : {}) };
+      const params = new Params(plain, spec.params);
       const result = await withTimeout(Promise.resolve().then(() => spec.handler(params, caller)), opts.timeoutMs, method);
       response = { jsonrpc: '2.0', id, result: result === undefined ? null : result };
     } catch (e) {

@@ -15,14 +15,17 @@ export interface Caller {
   remoteAddress: string;
   /** Short random hex, also put in `error.data` of internal errors so the log line can be found. */
   requestId: string;
+  /**
+   * The call as received: its method, its params without the `auth` member, and that member (a
+   * client's request signature, cluster/evidence.ts) when present. Node forwards it as evidence.
+   */
+  request?: { method: string; params: Record<string, unknown>; auth?: unknown };
 }
 
 export interface MethodSpec<R = unknown> {
   /** Roles allowed to call; any other role gets ERR_FORBIDDEN before params are looked at. */
   roles: readonly Role[];
   handler: (params: Params, caller: Caller) => Promise<R> | R;
-  /** Marker for the composition layer (node/) to write an audit record; the transport ignores it. */
-  audit?: boolean;
   /**
    * Declared fields (with aliases). When present, unknown fields are rejected with
    * ERR_INVALID_PARAMS before the handler runs; when absent, the handler gets an "open" Params.

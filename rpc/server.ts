@@ -12,6 +12,12 @@
  * (`rejectUnauthorized: false`) so that the client gets a readable JSON-RPC error (401
  * ERR_UNAUTHENTICATED) instead of a bare TLS alert; every request checks `socket.authorized`.
  *
+ * Plain HTTP is for local tools only (issue 12 §4): a request must say `Content-Type:
+ * application/json` (a browser cannot send that cross-site without a CORS preflight, which is never
+ * answered), must carry no `Origin` header (browsers add one to cross-site requests), and must name a
+ * loopback `Host` (defeats DNS rebinding). TLS handshakes must finish within 5 s; connections are
+ * capped overall and per remote address.
+ *
  * Not protected against here: request floods from authenticated callers (no rate limit), and a
  * handler that ignores its deadline keeps running after ERR_TIMEOUT is sent.
  */
@@ -42,7 +48,12 @@ export interface RpcServerOptions {
   bodyLimit: number;
   requestTimeoutMs: number;
   maxBatch: number;
+  /** Most open connections, and from one remote address. */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   methods: MethodTable;
+  /** Certificate serials (hex, upper case) that are revoked: refused like an unknown certificate. */
+  isRevoked?: (serial: string) => boolean;
   /** Maps a verified peer certificate to a K-Chain identity (node/ parses our SAN); null = no role. */
   identify: (peerCert: PeerCertificate) => Identity | null;
   /** GET /peer upgrade from an mTLS validator; the callee does the WebSocket handshake. */
@@ -51,7 +62,7 @@ export interface RpcServerOptions {
    * GET /peer/members for an mTLS validator: this validator and its peers, for a validator joining
    * the cluster. Absent: this validator runs no peer plane (answered 503).
    */
-  peerMembers?: () => { id: number; address: string }[];
+  peerMembers?: () => object;
   health?: () => object;
   metrics?: () => string;
   onError: (e: unknown, ctx: { method?: string; caller?: Caller; expected: boolean }) => void;
@@ -64,6 +75,8 @@ const RPC_PATH_SET = new Set(RPC_PATHS);
 
 const TLS_HANDSHAKE = 0x16; // RFC 8446 §5.1 ContentType handshake(22)
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
+/** A TLS handshake that has not finished by then is dropped (one byte 0x16 must not hold a socket for 120 s). */
+const HANDSHAKE_TIMEOUT_MS = 5_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const HEADERS_TIMEOUT_MS = 20_000;
 /** After an oversized body: keep reading (and discarding) this long so the 413 is not lost to a RST. */
@@ -104,6 +117,23 @@ function pathOf(url: string | undefined): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/**
+ * Why a plain-HTTP request must not be served, or null: only local programs (curl, the Lux CLI,
+ * kchain) may use plain HTTP, never a web page the operator happens to have open.
+ */
+export function plaintextRefusal(req: http.IncomingMessage): string | null {
+  if (req.headers.origin !== undefined) return 'plain HTTP requests from a web page (with an Origin header) are refused; use mTLS';
+  const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+  if (!(host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))) {
+    return 'plain HTTP is served only to a loopback Host (localhost, 127.0.0.1, [::1])';
+  }
+  if (req.method === 'POST') {
+    const type = (req.headers['content-type'] ?? '').toLowerCase().split(';')[0]!.trim();
+    if (type !== 'application/json') return 'plain HTTP JSON-RPC requests must be sent with Content-Type: application/json';
+  }
+  return null;
+}
+
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -113,6 +143,7 @@ export class RpcServer {
   private readonly httpsServer: https.Server;
   private readonly httpServer: http.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly perAddress = new Map<string, number>();
   /** Identity per TLS connection: the certificate is parsed once per connection, not per request. */
   private readonly identities = new WeakMap<object, AuthResult>();
   private readonly tokenHash: Buffer | null;
@@ -127,6 +158,7 @@ export class RpcServer {
       minVersion: 'TLSv1.3',
       requestCert: true,
       rejectUnauthorized: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.httpServer = http.createServer();
     for (const s of [this.httpsServer, this.httpServer]) {
@@ -194,8 +226,21 @@ export class RpcServer {
       socket.destroy();
       return;
     }
+    const addr = socket.remoteAddress ?? '?';
+    const fromAddr = this.perAddress.get(addr) ?? 0;
+    if (this.sockets.size >= (this.opts.maxConnections ?? 1024) || fromAddr >= (this.opts.maxConnectionsPerAddress ?? 256)) {
+      this.opts.log?.warn({ remoteAddress: addr, open: this.sockets.size, fromAddress: fromAddr }, 'connection refused: too many open connections');
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.perAddress.set(addr, fromAddr + 1);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      const left = (this.perAddress.get(addr) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(addr, left);
+      else this.perAddress.delete(addr);
+    });
     socket.on('error', () => socket.destroy()); // resets, EPIPE: never crash the process
     socket.setNoDelay(true);
     const onIdle = (): void => {
@@ -244,8 +289,14 @@ export class RpcServer {
       result = { ok: false, reason: `client certificate required and must be issued by the cluster CA (${reason})` };
     } else {
       let identity: Identity | null = null;
+      const cert = socket.getPeerCertificate();
+      if (this.opts.isRevoked?.(String(cert.serialNumber ?? '').toUpperCase())) {
+        result = { ok: false, reason: 'the client certificate is revoked' };
+        this.identities.set(socket, result);
+        return result;
+      }
       try {
-        identity = this.opts.identify(socket.getPeerCertificate());
+        identity = this.opts.identify(cert);
       } catch (e) {
         this.opts.onError(e, { expected: false });
       }
@@ -277,6 +328,12 @@ export class RpcServer {
       const c: Omit<Caller, 'requestId'> = { role: a.identity.role, name: a.identity.name, transport: 'mtls', remoteAddress };
       if (a.identity.validatorId !== undefined) c.validatorId = a.identity.validatorId;
       return c;
+    }
+    const refusal = plaintextRefusal(req);
+    if (refusal) {
+      this.opts.log?.warn({ remoteAddress, reason: refusal }, 'plain HTTP request refused');
+      sendRpcError(res, 403, 'ERR_PLAINTEXT_REFUSED', refusal);
+      return null;
     }
     if (!this.bearerOk(req)) {
       this.opts.log?.warn({ remoteAddress }, 'plaintext request without a valid bearer token');
@@ -351,15 +408,15 @@ export class RpcServer {
       sendRpcError(res, 503, 'ERR_UNAVAILABLE', 'this validator runs no peer plane (no peers configured): join through a member of the cluster');
       return;
     }
-    let members: { id: number; address: string }[];
+    let list: object;
     try {
-      members = this.opts.peerMembers();
+      list = this.opts.peerMembers();
     } catch (e) {
       this.opts.onError(e, { expected: false });
       sendRpcError(res, 500, 'ERR_INTERNAL', 'internal error');
       return;
     }
-    sendJson(res, 200, jsonBody({ members }), { 'Cache-Control': 'no-store' });
+    sendJson(res, 200, jsonBody(list), { 'Cache-Control': 'no-store' });
   }
 
   private serveHealth(res: http.ServerResponse): void {

@@ -20,7 +20,7 @@ import { BenchCluster, findBasePort, handlerTotals } from './bench-validators.js
 import { b64, errText, isUnsupported, measureRpc, plansFor, unb64, type BenchContext } from './bench-op.js';
 import { blsDkgDecompressionsPerHolder, blsDkgFloor, blsThresholdSignFloor, frostDkgFloor, frostSignFloor } from './bench-floor.js';
 import type { Row, Section } from './bench-report.js';
-import type { RpcClient } from '../node/rpc-client.js';
+import type { RpcClient } from '../node/cli/rpc-client.js';
 
 const T = 3;
 const N = 5;

@@ -5,7 +5,7 @@
  */
 import { latencyAsync, summarize, throughput, type LatencyStats, type SamplePlan, type ThroughputResult } from './bench-measure.js';
 import { handlerTotals, type BenchCluster } from './bench-validators.js';
-import type { RpcCallError } from '../node/rpc-client.js';
+import type { RpcCallError } from '../node/cli/rpc-client.js';
 
 export interface BenchContext {
   quick: boolean;

@@ -11,7 +11,7 @@ import { BenchCluster, findBasePort, handlerTotals } from './bench-validators.js
 import { b64, errText, isUnsupported, type BenchContext } from './bench-op.js';
 import type { Availability } from './bench-cluster.js';
 import type { Row, Section } from './bench-report.js';
-import type { RpcClient } from '../node/rpc-client.js';
+import type { RpcClient } from '../node/cli/rpc-client.js';
 
 const NODES = 7;
 const REFRESH_AIM_MS = 1000;

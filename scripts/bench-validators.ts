@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { prepareLocalCluster, startValidator, healthOf, type LocalClusterLayout } from '../node/local-cluster.js';
-import { RpcClient } from '../node/rpc-client.js';
+import { prepareLocalCluster, startValidator, healthOf, type LocalClusterLayout } from '../node/cli/local-cluster.js';
+import { RpcClient } from '../node/cli/rpc-client.js';
 
 const DEFAULT_PORTS = { first: 9630, last: 9634 };
 

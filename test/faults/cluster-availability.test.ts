@@ -9,8 +9,8 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
-import { RpcCallError } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
+import { RpcCallError } from '../../node/cli/rpc-client.js';
 import { ERR, rejectsWith, assertNames, ids, keysNamed, verifyOffline, waitFor, waitMesh, sleep, pidOf } from '../integration/cluster-util.js';
 
 const N = 5;
@@ -183,7 +183,7 @@ test('error: createKey and distributeKey while a holder is down fail naming it a
   assert.ok([ERR.NOT_ENOUGH_VALIDATORS, ERR.PEER_FAILED].includes(e2.rpcCode as -32009), `createKey named: ${e2.rpcCode} ${e2.message}`);
   assertNames(e2.message, [4], 'createKey named');
   // distribute a local key: fails naming 4, the key stays local and usable
-  const local = await plain[3]!.call('kchain.createKey', { name: 'down-local', algorithm: 'ml-kem-768' });
+  const local = await plain[3]!.call('kchain.createKey', { name: 'down-local', algorithm: 'ml-kem-768', threshold: 0, totalShares: 0 });
   const enc = await plain[3]!.call('kchain.encrypt', { keyId: local.key.id, plaintext: b64('still local') });
   const e3 = await plain[3]!
     .call('kchain.distributeKey', { keyId: local.key.id, threshold: 3, totalParts: 5, validators: null })

@@ -9,7 +9,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import { RpcCallError, type RpcClient } from '../../node/rpc-client.js';
+import { RpcCallError, type RpcClient } from '../../node/cli/rpc-client.js';
 import { ERR, ids, waitFor, waitMesh, sleep, pidOf, keysNamed, assertNames } from '../integration/cluster-util.js';
 
 const N = 5;

@@ -13,11 +13,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import { RpcClient } from '../../node/rpc-client.js';
+import { RpcClient } from '../../node/cli/rpc-client.js';
 import { sealEnvelope, ENVELOPE_DOMAIN, type Envelope } from '../../cluster/envelope.js';
 import { createCa, issueCertificate } from '../../certs/ca.js';
 import { loadCaDir } from '../../certs/files.js';
-import { ERR, rejectsWith, ids, peerCounters, sleep, waitMesh } from '../integration/cluster-util.js';
+import { ERR, rejectsWith, ids, peerCounters, sleep, vouched, waitMesh } from '../integration/cluster-util.js';
 
 const N = 5;
 const TARGET = 1;
@@ -171,8 +171,10 @@ test('behavior: with validator 2\'s certificate and identity key, injected envel
   const idKey3: KeyObject = createPrivateKey(nodeFile(3, 'identity.key'));
   const inj = await openAsValidator2();
   try {
-    // 1. the injection path works: a well-formed share.get is answered, signed by validator 1
-    const get = envelope({ type: 'share.get' });
+    // 1. the injection path works: a well-formed share.get is answered, signed by validator 1 (the
+    //    key was made over plain HTTP, so validator 2's vouch is evidence enough: the stated risk of
+    //    policy "validator")
+    const get = envelope({ type: 'share.get', body: { keyId, generation: 1, evidence: vouched('kchain.decrypt', { keyId }) } });
     const replies = await send(inj, [sealEnvelope(get, idKey2)]);
     assert.equal(replies.length, 1, 'a well-formed request gets one reply');
     const r = replies[0]!;
@@ -182,7 +184,7 @@ test('behavior: with validator 2\'s certificate and identity key, injected envel
     assert.equal(r.env.to, 2);
     assert.deepEqual((r.env.body as { re: number; ok: boolean }).re, get.seq);
     assert.equal((r.env.body as { ok: boolean }).ok, true, JSON.stringify(r.env.body));
-    assert.equal(((r.env.body as { value: { shareIndex: number } }).value).shareIndex, 1);
+    assert.equal(typeof ((r.env.body as { value: { share: string } }).value).share, 'string');
 
     // 2. forged signature (another Ed25519 key) → bad-signature, no reply
     const { privateKey: stranger } = generateKeyPairSync('ed25519');

@@ -1,8 +1,9 @@
 /**
- * Issue 5 attacks on the reshare protocol by a validator of the cluster, on a real 5-validator
+ * Issue 5 and 12 attacks on the reshare protocol by a validator of the cluster, on a real 5-validator
  * cluster: validator 2 (with its real TLS certificate and identity key, so every frame passes the
- * envelope checks) sends validator 1 forged `reshare.*` and `key.upsert` messages for a 3-of-5
- * ml-kem-768 key and a 3-of-5 bls-threshold key. Each is refused with a message that names the
+ * envelope checks) sends validator 1 forged `reshare.*` and `key.update` messages for a 3-of-5
+ * ml-kem-768 key and a 3-of-5 bls-threshold key (created over plain HTTP: policy "validator", so
+ * validator 2 may vouch for requests; what it cannot do is reshape the key). Each is refused with a message that names the
  * problem, and validator 1 keeps the key's generation, sharing and share row: decrypt and
  * thresholdSign still work through it, and a real refresh afterwards still succeeds everywhere.
  */
@@ -12,11 +13,14 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
-import { proposalDigest, signAck, type Certificate, type ReshareParams } from '../../cluster/reshare.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
+import type { ReshareParams } from '../../cluster/reshare.js';
+import { identityDigest, signAck, type KeyCertificate } from '../../cluster/key-certificate.js';
+import { newNonce } from '../../cluster/evidence.js';
 import { dealChunks, groupOf, randomScalar } from '../../crypto/feldman.js';
-import { keyFromWire, type WireKey } from '../../node/key-wire.js';
-import { sharingOf } from '../../node/key-sharing.js';
+import { keyFromWire, type WireKey } from '../../node/keys/key-wire.js';
+import { sharingOf } from '../../cluster/sharing.js';
+import { identityOf } from '../../node/keys/key-record.js';
 import { withDb } from '../helpers/it.js';
 import { wire, ids, waitFor, waitMesh, injectAs, type PeerReply } from '../integration/cluster-util.js';
 import { verifyIndependently } from '../integration/threshold-util.js';
@@ -55,10 +59,10 @@ function assertRefused(r: Reply, code: string, message: RegExp, what: string): v
   assert.match(r.message ?? '', message, `${what}: message`);
 }
 
-/** Validator 1's own record of a key, as it answers a peer's `key.status`. */
+/** Validator 1's own record of a key, as it answers a peer's `key.record`. */
 async function recordOn1(keyId: string): Promise<WireKey> {
-  const r = await as2('key.status', { keyId });
-  assert.equal(r.ok, true, `key.status: ${JSON.stringify(r).slice(0, 200)}`);
+  const r = await as2('key.record', { keyId });
+  assert.equal(r.ok, true, `key.record: ${JSON.stringify(r).slice(0, 200)}`);
   assert.ok(r.value?.key, 'validator 1 has the key');
   return r.value.key as WireKey;
 }
@@ -69,6 +73,16 @@ function shareRows(i: number, keyId: string): { generation: number; share_index:
 
 function reshareSessions(i: number): string[] {
   return withDb(c.nodeDir(i), (db) => (db.prepare("SELECT id FROM sessions WHERE kind LIKE 'reshare-%'").all() as { id: string }[]).map((r) => r.id));
+}
+
+/** What validator 2 can always produce on its own: its word that someone asked (a vouch). */
+function vouched(method: string, params: Record<string, unknown>) {
+  return { v: 1, method, params, vouch: { caller: 'admin:loopback', role: 'admin', ts: Date.now(), nonce: newNonce() } };
+}
+
+/** The digest holders sign for `k` with the given sharing at generation 2. */
+function digestFor(k: WireKey, over: { threshold?: number; holders?: number[] } = {}): string {
+  return identityDigest({ ...identityOf(keyFromWire(k)), generation: 2, ...over });
 }
 
 /** The sharing fields that only a certified reshare may change. */
@@ -132,24 +146,24 @@ test('error: reshare.commit bumping the key to generation 2 with garbage signatu
     const k = await recordOn1(keyId);
     assert.equal(k.generation, 1);
     const next = { ...k, generation: 2, updatedAt: k.updatedAt + 1 };
-    const digest = proposalDigest(k.id, 2, k.threshold!, k.holders, k.commitments!);
+    const digest = digestFor(k);
     const garbage = Object.fromEntries(k.holders.map((h) => [String(h), randomBytes(64).toString('base64')]));
-    const cert: Certificate = { v: 1, session: 'forged', generation: 2, digest, signatures: garbage };
+    const cert: KeyCertificate = { v: 2, generation: 2, digest, signatures: garbage, certs: {} };
 
     const r1 = await as2('reshare.commit', { key: { ...next, certificate: JSON.stringify(cert) } });
-    assertRefused(r1, 'ERR_PEER_FAILED', /refused the new generation of key .*missing or invalid acknowledgement of validators 1, 2, 3, 4, 5/, `${algorithm}: garbage signatures`);
+    assertRefused(r1, 'ERR_FORBIDDEN', /refused reshare.commit of key .*missing or invalid acknowledgement of validators 1, 2, 3, 4, 5/, `${algorithm}: garbage signatures`);
 
     const pems = Object.fromEntries(k.holders.map((h) => [String(h), '-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n']));
     const r2 = await as2('reshare.commit', { key: { ...next, certificate: JSON.stringify({ ...cert, certs: pems }) } });
-    assertRefused(r2, 'ERR_PEER_FAILED', /identity keys of validators 1, 2, 3, 4, 5 are not known here/, `${algorithm}: garbage certificates`);
+    assertRefused(r2, 'ERR_FORBIDDEN', /identity keys of validators 1, 2, 3, 4, 5 are not known here/, `${algorithm}: garbage certificates`);
 
     // Real PEMs of the right validators do not help garbage signatures either.
     const real = Object.fromEntries(k.holders.map((h) => [String(h), nodeFile(h, 'validator.crt').toString()]));
     const r3 = await as2('reshare.commit', { key: { ...next, certificate: JSON.stringify({ ...cert, certs: real }) } });
-    assertRefused(r3, 'ERR_PEER_FAILED', /missing or invalid acknowledgement of validators 1, 2, 3, 4, 5/, `${algorithm}: real PEMs, garbage signatures`);
+    assertRefused(r3, 'ERR_FORBIDDEN', /missing or invalid acknowledgement of validators 1, 2, 3, 4, 5/, `${algorithm}: real PEMs, garbage signatures`);
 
-    const r4 = await as2('reshare.commit', { key: { ...next, certificate: '{"v":1,"signatures":' } });
-    assertRefused(r4, 'ERR_PEER_FAILED', /certificate is not JSON/, `${algorithm}: non-JSON certificate`);
+    const r4 = await as2('reshare.commit', { key: { ...next, certificate: '{"v":2,"signatures":' } });
+    assertRefused(r4, 'ERR_FORBIDDEN', /no valid certificate/, `${algorithm}: non-JSON certificate`);
 
     await assertUnchangedOn1(keyId, k, algorithm);
   }
@@ -163,14 +177,13 @@ test('error: reshare.commit with holders [1,2] and no certificate is refused; no
   for (const [algorithm, keyId] of keys()) {
     const k = await recordOn1(keyId);
     const shrunk = { ...k, generation: 2, threshold: 2, totalShares: 2, holders: [1, 2], updatedAt: k.updatedAt + 1 };
-    assertRefused(await as2('reshare.commit', { key: { ...shrunk, certificate: null } }), 'ERR_PEER_FAILED', /refused the new generation .*no certificate/, `${algorithm}: certificate null`);
+    assertRefused(await as2('reshare.commit', { key: { ...shrunk, certificate: null } }), 'ERR_FORBIDDEN', /refused reshare.commit .*no valid certificate/, `${algorithm}: certificate null`);
     const absent: Partial<typeof shrunk> = { ...shrunk };
     delete absent.certificate;
-    assertRefused(await as2('reshare.commit', { key: absent }), 'ERR_PEER_FAILED', /no certificate/, `${algorithm}: no certificate field`);
+    assertRefused(await as2('reshare.commit', { key: absent }), 'ERR_FORBIDDEN', /no valid certificate/, `${algorithm}: no certificate field`);
     // A certificate made for the record with all five holders does not certify the shrunk one.
-    const d = proposalDigest(k.id, 2, 3, k.holders, k.commitments!);
-    const forHolders5 = JSON.stringify({ v: 1, session: 'forged', generation: 2, digest: d, signatures: {} });
-    assertRefused(await as2('reshare.commit', { key: { ...shrunk, certificate: forHolders5 } }), 'ERR_PEER_FAILED', /certificate does not match the key record/, `${algorithm}: another record's digest`);
+    const forHolders5 = JSON.stringify({ v: 2, generation: 2, digest: digestFor(k), signatures: {}, certs: {} });
+    assertRefused(await as2('reshare.commit', { key: { ...shrunk, certificate: forHolders5 } }), 'ERR_FORBIDDEN', /certificate does not match the key record/, `${algorithm}: another record's digest`);
     await assertUnchangedOn1(keyId, k, algorithm);
   }
   await decryptsThrough1(kem.id);
@@ -178,14 +191,20 @@ test('error: reshare.commit with holders [1,2] and no certificate is refused; no
 
 // ---- c. a deal from a validator that is not the coordinator ----------------------------------
 
-test('error: reshare.deal from validator 2 when the parameters name validator 3 as coordinator is refused; validator 1 deals nothing', async () => {
+test('error: reshare.deal without evidence, from a validator that is not the coordinator, or with a new holder set on a vouch is refused; validator 1 deals nothing', async () => {
   for (const [algorithm, keyId] of keys()) {
     const k = await recordOn1(keyId);
-    const r = await as2('reshare.deal', { params: refreshParams(k, { coordinator: 3 }) });
-    assertRefused(r, 'ERR_INVALID_PARAMS', /only the coordinator may drive this reshare/, algorithm);
+    const none = await as2('reshare.deal', { params: refreshParams(k) });
+    assertRefused(none, 'ERR_FORBIDDEN', /no evidence of a client request/, `${algorithm}: no evidence`);
+    const evidence = vouched('kchain.reshareKey', { keyId, newThreshold: 0, newTotalParts: 0, newValidators: null });
+    const r = await as2('reshare.deal', { params: refreshParams(k, { coordinator: 3 }), evidence });
+    assertRefused(r, 'ERR_FORBIDDEN', /only the coordinator may drive this reshare/, algorithm);
     assert.equal(r.value, undefined, 'no commitments in the reply');
+    // Validators 2 and 3 appointing themselves: refused without an admin-signed request naming them.
+    const self = await as2('reshare.deal', { params: refreshParams(k, { holders: [2, 3], threshold: 2 }), evidence: vouched('kchain.reshareKey', { keyId, newThreshold: 2, newValidators: [2, 3] }) });
+    assertRefused(self, 'ERR_FORBIDDEN', /changing the holders or the threshold of key .* needs a request signed by an admin/, `${algorithm}: reshare to [2,3]`);
     // Malformed parameters are refused before anything else.
-    const bad = await as2('reshare.deal', { params: { ...refreshParams(k), threshold: 9 } });
+    const bad = await as2('reshare.deal', { params: { ...refreshParams(k), threshold: 9 }, evidence: vouched('kchain.reshareKey', { keyId }) });
     assertRefused(bad, 'ERR_INVALID_PARAMS', /bad reshare parameters: threshold must be from 2/, `${algorithm}: threshold 9 of 5`);
     await assertUnchangedOn1(keyId, k, algorithm);
     // No other validator received a sub-share from validator 1.
@@ -219,43 +238,34 @@ test('error: reshare.share whose sub-share does not match its Feldman commitment
 
 // ---- e. a finalize for a session validator 1 never saw ----------------------------------------
 
-test('error: reshare.finalize for a session validator 1 never saw is refused (ERR_PEER_FAILED "holds no sub-shares"); from a non-coordinator it is refused earlier', async () => {
+test('error: reshare.finalize for a session validator 1 never saw is refused (ERR_PEER_FAILED "holds no sub-shares"); from a non-coordinator it is refused earlier (ERR_FORBIDDEN)', async () => {
   for (const [algorithm, keyId] of keys()) {
     const k = await recordOn1(keyId);
     const p = refreshParams(k);
-    const r = await as2('reshare.finalize', { params: p, key: k, dealerCommitments: {} });
+    const evidence = vouched('kchain.reshareKey', { keyId, newThreshold: 0, newTotalParts: 0, newValidators: null });
+    const r = await as2('reshare.finalize', { params: p, key: k, dealerCommitments: {}, evidence });
     assertRefused(r, 'ERR_PEER_FAILED', new RegExp(`validator 1 holds no sub-shares of session ${p.session}`), algorithm);
-    const notCoord = await as2('reshare.finalize', { params: { ...p, coordinator: 4 }, key: k, dealerCommitments: {} });
-    assertRefused(notCoord, 'ERR_INVALID_PARAMS', /only the coordinator may drive this reshare/, `${algorithm}: coordinator 4`);
+    const notCoord = await as2('reshare.finalize', { params: { ...p, coordinator: 4 }, key: k, dealerCommitments: {}, evidence: vouched('kchain.reshareKey', { keyId }) });
+    assertRefused(notCoord, 'ERR_FORBIDDEN', /only the coordinator may drive this reshare/, `${algorithm}: coordinator 4`);
     await assertUnchangedOn1(keyId, k, algorithm);
   }
 });
 
 // ---- f. a metadata update that tries to move the key ------------------------------------------
 
-test('behavior: key.upsert carrying generation 5 with other holders changes only metadata (tags) on validator 1, never the sharing', async () => {
+test('behavior: key.update changes only what an updateKey request says (tags), never the sharing; other requests and the old key.upsert are refused', async () => {
   for (const [algorithm, keyId] of keys()) {
     const k = await recordOn1(keyId);
-    const forged = {
-      ...k,
-      generation: 5,
-      threshold: 2,
-      totalShares: 2,
-      holders: [1, 2],
-      commitments: JSON.stringify({ v: 1, scheme: 'feldman-chunks', group: 'secp256k1', secretLength: 64, commitments: [] }),
-      certificate: null,
-      tags: ['upserted-by-2'],
-      updatedAt: k.updatedAt + 1,
-    };
-    const r = await as2('key.upsert', { key: forged });
-    assert.equal(r.ok, true, `${algorithm}: the metadata part is accepted: ${JSON.stringify(r).slice(0, 200)}`);
+    const upsert = await as2('key.upsert', { key: { ...k, generation: 5, holders: [1, 2], threshold: 2, tags: ['upserted-by-2'] } });
+    assertRefused(upsert, 'ERR_INVALID_PARAMS', /no handler for this message type/, `${algorithm}: key.upsert is gone`);
+    const wrong = await as2('key.update', { keyId, evidence: vouched('kchain.decrypt', { keyId, tags: ['x'] }) });
+    assertRefused(wrong, 'ERR_FORBIDDEN', /did not ask for a key update/, `${algorithm}: a decrypt request is no update`);
+    // The request asks for tags only; whatever else a forger puts in the body is ignored.
+    const r = await as2('key.update', { keyId, key: { ...k, generation: 5, holders: [1, 2] }, evidence: vouched('kchain.updateKey', { id: keyId, tags: ['updated-by-2'] }) });
+    assert.equal(r.ok, true, `${algorithm}: ${JSON.stringify(r).slice(0, 200)}`);
     const after = await recordOn1(keyId);
-    assert.deepEqual(after.tags, ['upserted-by-2'], `${algorithm}: tags did change (so the upsert was applied)`);
+    assert.deepEqual(after.tags, ['updated-by-2'], `${algorithm}: tags did change`);
     assert.deepEqual(sharingFields(after), sharingFields(k), `${algorithm}: generation, holders, threshold and commitments kept`);
-    const m = await wire(plain[1]!, 'kchain.getKeyByID', { id: keyId });
-    assert.equal(m.generation, 1);
-    assert.deepEqual(m.validators, ['1', '2', '3', '4', '5']);
-    assert.equal(m.threshold, 3);
     assert.deepEqual(shareRows(1, keyId), [{ generation: 1, share_index: 1 }]);
   }
   await decryptsThrough1(kem.id);
@@ -308,8 +318,8 @@ test('fault: reshare.commit of a record certified by validator 2 alone (holders 
     const created = await wire(plain[1]!, 'kchain.createKey', { name: `victim-${accepted.length}-${Math.random().toString(36).slice(2, 6)}`, algorithm: 'ml-kem-768', threshold: 3, totalShares: 5 });
     const k = await recordOn1(created.key.id);
     const f = make(k);
-    const digest = proposalDigest(k.id, 2, f.threshold, f.holders, k.commitments!);
-    const cert = { v: 1, session: 'forged', generation: 2, digest, signatures: f.signatures(digest), ...(f.certs ? { certs: f.certs } : {}) };
+    const digest = digestFor(k, { threshold: f.threshold, holders: f.holders });
+    const cert = { v: 2, generation: 2, digest, signatures: f.signatures(digest), certs: f.certs ?? {} };
     const rec = { ...k, generation: 2, threshold: f.threshold, totalShares: f.holders.length || 1, holders: f.holders, certificate: JSON.stringify(cert), updatedAt: k.updatedAt + 1 };
     const r = await as2('reshare.commit', { key: rec });
     const m = await wire(plain[1]!, 'kchain.getKeyByID', { id: k.id });
@@ -318,19 +328,4 @@ test('fault: reshare.commit of a record certified by validator 2 alone (holders 
     }
   }
   assert.deepEqual(accepted, [], `forged commits that validator 1 applied:\n${accepted.join('\n')}`);
-});
-
-/**
- * key.upsert keeps the sharing only when the generation differs (node/cluster-service.ts
- * 'key.upsert' handler): the same update at the key's own generation replaces holders, threshold
- * and commitments without any certificate, and the key no longer works through validator 1.
- */
-test('fault: key.upsert at the key\'s own generation 1 with holders [1,2], threshold 2 changes only metadata on validator 1', async () => {
-  const created = await wire(plain[1]!, 'kchain.createKey', { name: `victim-upsert-${Math.random().toString(36).slice(2, 6)}`, algorithm: 'ml-kem-768', threshold: 3, totalShares: 5 });
-  const k = await recordOn1(created.key.id);
-  const r = await as2('key.upsert', { key: { ...k, threshold: 2, totalShares: 2, holders: [1, 2], tags: ['same-generation'], updatedAt: k.updatedAt + 1 } });
-  const after = await recordOn1(k.id);
-  // What the change does to the key (reported in the failure message).
-  const decrypt = await decryptsThrough1(k.id).then(() => 'decrypt through validator 1 still works', (e: Error) => `decrypt through validator 1 fails: ${e.message}`);
-  assert.deepEqual(sharingFields(after), sharingFields(k), `validator 1's sharing after the upsert (reply ${JSON.stringify(r)}; ${decrypt})`);
 });

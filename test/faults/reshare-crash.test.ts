@@ -11,7 +11,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 import { withDb } from '../helpers/it.js';
 import { wire, ids, waitFor, sleep } from '../integration/cluster-util.js';
 import { verifyIndependently } from '../integration/threshold-util.js';
@@ -129,7 +129,7 @@ test('fault: a holder killed when the commit arrives: it learns the certificate 
 
 test('fault: a validator down during a reshare that removes it, with the coordinator gone too, learns the certificate from its peers and destroys its old share', async () => {
   await c.kill(5);
-  const r = await wire(plain[1]!, 'kchain.reshareKey', { keyId: kem.id, newThreshold: 3, newTotalParts: 4, newValidators: [1, 2, 3, 4] });
+  const r = await c.client(1, 'admin').call('kchain.reshareKey', { keyId: kem.id, newThreshold: 3, newTotalParts: 4, newValidators: [1, 2, 3, 4] });
   assert.equal(r.success, true);
   kem.generation += 1;
   await c.kill(1); // the coordinator cannot push the commit: validator 5 must learn it from 2, 3, 4

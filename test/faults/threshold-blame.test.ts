@@ -10,7 +10,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 import { withDb } from '../helpers/it.js';
 import { ERR, wire, rejectsWith, assertNames, ids, waitMesh, waitFor } from '../integration/cluster-util.js';
 import { THRESHOLD_ALGS, Timings, verifyIndependently } from '../integration/threshold-util.js';

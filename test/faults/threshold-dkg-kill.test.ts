@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
 import Database from 'better-sqlite3';
-import { RpcCallError, type RpcClient } from '../../node/rpc-client.js';
+import { RpcCallError, type RpcClient } from '../../node/cli/rpc-client.js';
 import { dbPath } from '../helpers/it.js';
 import { ERR, assertNames, ids, waitMesh, sleep } from '../integration/cluster-util.js';
 import { Timings, halfActive, keyStates, verifyIndependently } from '../integration/threshold-util.js';

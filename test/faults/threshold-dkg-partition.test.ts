@@ -16,7 +16,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 import { dbPath } from '../helpers/it.js';
 import { ids, waitMesh, sleep, pidOf, waitFor } from '../integration/cluster-util.js';
 import { halfActive, keyStates } from '../integration/threshold-util.js';

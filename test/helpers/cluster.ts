@@ -15,9 +15,10 @@ import {
   startValidator,
   healthOf,
   type LocalClusterLayout,
-} from '../../node/local-cluster.js';
+} from '../../node/cli/local-cluster.js';
 import { createCaDir, createClientBundle } from '../../certs/files.js';
-import { RpcClient } from '../../node/rpc-client.js';
+import { RpcClient } from '../../node/cli/rpc-client.js';
+import { addMember, updateValidators, validatorCertificate } from '../../node/cli/validators.js';
 
 let nextBase = 20000 + Math.floor(Math.random() * 400) * 50;
 
@@ -45,17 +46,22 @@ export interface TestCluster {
   dir: string;
   port(i: number): number;
   nodeDir(i: number): string;
-  /** A client for validator i: 'admin' / 'client' over mTLS, or 'plain' (loopback plaintext, admin role). */
-  client(i: number, as?: 'admin' | 'client' | 'plain'): RpcClient;
+  /**
+   * A client for validator i: 'admin' / 'client' over mTLS, signing every request with that
+   * certificate's request-signing key; 'plain' (loopback plaintext, admin role, unsigned: the
+   * validator vouches for it); 'unsigned-admin' (mTLS admin that does not sign).
+   */
+  client(i: number, as?: 'admin' | 'client' | 'plain' | 'unsigned-admin'): RpcClient;
   tls(as: 'admin' | 'client'): { ca: Buffer; cert: Buffer; key: Buffer };
   start(i: number, env?: Record<string, string>): Promise<void>;
   /**
    * Adds validator i (i > layout.nodes) to the running cluster: issues its certificate (from the
-   * cluster CA, or from a CA of its own with `foreignCa`), writes a config with `join` = the
-   * addresses of validators `through` and no peers, and starts it. port/client/kill/start/log then
-   * work for it as for the others.
+   * cluster CA, or from a CA of its own with `foreignCa`), has the admin add it to the member list
+   * through validator `through[0]` (unless `admit` is false or the CA is foreign), writes a config with
+   * `join` = the addresses of validators `through` and no peers, and starts it. port/client/kill/
+   * start/log then work for it as for the others.
    */
-  addValidator(i: number, opts: { through: number[]; foreignCa?: boolean; env?: Record<string, string> }): Promise<void>;
+  addValidator(i: number, opts: { through: number[]; foreignCa?: boolean; admit?: boolean; env?: Record<string, string> }): Promise<void>;
   /** Sends a signal (default SIGKILL) and waits for the process to exit. */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   running(i: number): boolean;
@@ -99,10 +105,12 @@ export async function startCluster(
     nodeDir,
     tls,
     client(i, as = 'admin') {
+      const who = as === 'client' ? 'client' : 'admin';
+      const signer = { key: readFileSync(join(dir, `${who === 'admin' ? 'admin' : 'alice'}.signing.key`)), cert: tls(who).cert };
       const cl =
         as === 'plain'
           ? new RpcClient({ endpoint: `http://127.0.0.1:${port(i)}` })
-          : new RpcClient({ endpoint: `https://127.0.0.1:${port(i)}`, tls: tls(as) });
+          : new RpcClient({ endpoint: `https://127.0.0.1:${port(i)}`, tls: tls(who), ...(as === 'unsigned-admin' ? {} : { signer }) });
       clients.push(cl);
       return cl;
     },
@@ -119,6 +127,10 @@ export async function startCluster(
         await createCaDir(caDir, { commonName: `K-Chain foreign CA ${i}` });
       }
       await prepareJoiningValidator(layout, i, o.through.map((j) => `127.0.0.1:${port(j)}`), caDir ? { caDir } : {});
+      if (!o.foreignCa && o.admit !== false) {
+        const vc = validatorCertificate(readFileSync(join(nodeDir(i), 'validator.crt')));
+        await updateValidators(c.client(o.through[0]!, 'admin'), (l) => addMember(l, { id: i, address: `127.0.0.1:${port(i)}`, identity: vc.identity }));
+      }
       await c.start(i, o.env);
     },
     async kill(i, signal = 'SIGKILL') {

@@ -1,10 +1,11 @@
 /**
- * An in-memory peer plane for unit tests of the node services: the PeerNetwork contract they use
- * (handle / request / status / connectedPeers), JSON on the wire, and a remote error delivered as
- * ERR_PEER_FAILED with the remote code in details.remote, as the real plane does. No sockets.
+ * An in-memory peer plane for unit tests of the ceremonies: each FakeNet implements the same
+ * PeerPort as PeerNetwork, through the same Dispatcher (guards, evidence checks, error shapes), with
+ * JSON on the wire and no sockets. The plane can take validators down and drop requests.
  */
 import { ClusterError } from '../../cluster/errors.js';
-import type { PeerHandler, RequestOptions } from '../../cluster/peer-network.js';
+import { Dispatcher, unwrapReply } from '../../cluster/peer-dispatch.js';
+import { settleAll, type Authorize, type MessageSpec, type PeerHandler, type PeerPort, type RequestOptions, type Settled } from '../../cluster/peer-port.js';
 
 /** The plane of one test cluster: its validator ids, who is down, and per-request interception. */
 export class FakePlane {
@@ -15,44 +16,70 @@ export class FakePlane {
   constructor(readonly ids: readonly number[]) {}
 }
 
-export class FakeNet {
-  readonly handlers = new Map<string, PeerHandler>();
+const quiet = { debug: () => {}, warn: () => {}, error: () => {} };
+
+export class FakeNet implements PeerPort {
+  readonly dispatcher: Dispatcher;
+
   constructor(
-    readonly self: number,
+    readonly selfId: number,
     readonly plane: FakePlane,
+    authorize?: Authorize,
   ) {
-    plane.nets.set(self, this);
+    this.dispatcher = new Dispatcher({
+      log: quiet,
+      expose: (e) => (typeof (e as { code?: unknown }).code === 'string' && /^ERR_/.test((e as { code: string }).code) ? { code: (e as { code: string }).code, message: (e as Error).message } : undefined),
+      authorize,
+    });
+    plane.nets.set(selfId, this);
   }
-  handle(type: string, h: PeerHandler): void {
-    if (this.handlers.has(type)) throw new Error(`duplicate handler ${type}`);
-    this.handlers.set(type, h);
+
+  start(): void {}
+
+  async stop(): Promise<void> {}
+
+  counters(): Record<string, number> {
+    return {};
   }
+
+  handle(spec: MessageSpec, h: PeerHandler): void {
+    this.dispatcher.handle(spec, h);
+  }
+
+  handledTypes(): string[] {
+    return this.dispatcher.handledTypes();
+  }
+
+  members(): number[] {
+    return [...this.plane.ids].sort((a, b) => a - b);
+  }
+
+  live(id: number): boolean {
+    return id === this.selfId || (!this.plane.down.has(id) && !this.plane.down.has(this.selfId));
+  }
+
   status(): Record<number, { address: string; connected: boolean; latencyMs: number | null }> {
     const out: Record<number, { address: string; connected: boolean; latencyMs: number | null }> = {};
-    for (const id of this.plane.ids) if (id !== this.self) out[id] = { address: `v${id}`, connected: !this.plane.down.has(id), latencyMs: 1 };
+    for (const id of this.plane.ids) if (id !== this.selfId) out[id] = { address: `v${id}`, connected: !this.plane.down.has(id), latencyMs: 1 };
     return out;
   }
-  connectedPeers(): number[] {
-    return this.plane.ids.filter((id) => id !== this.self && !this.plane.down.has(id));
-  }
-  async stop(): Promise<void> {}
+
   async request<T>(peerId: number, type: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     await Promise.resolve();
-    if (this.plane.down.has(peerId) || this.plane.down.has(this.self)) {
+    if (peerId === this.selfId) return this.dispatcher.self<T>(this.selfId, type, body, opts);
+    if (this.plane.down.has(peerId) || this.plane.down.has(this.selfId)) {
       throw new ClusterError('ERR_UNAVAILABLE', `validator ${peerId} is not connected`, { validators: [peerId] });
     }
-    if (this.plane.intercept(this.self, peerId, type) === 'drop') {
+    if (this.plane.intercept(this.selfId, peerId, type) === 'drop') {
       throw new ClusterError('ERR_TIMEOUT', `validator ${peerId} did not answer ${type}`, { validators: [peerId] });
     }
-    const h = this.plane.nets.get(peerId)?.handlers.get(type);
-    if (!h) throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ERR_INVALID_PARAMS: no handler`, { validators: [peerId] });
-    try {
-      const v = await h(JSON.parse(JSON.stringify(body)), { from: this.self, session: opts.session ?? '', round: opts.round ?? 0 });
-      return JSON.parse(JSON.stringify(v ?? null)) as T;
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? 'ERR_INTERNAL';
-      const message = (e as Error).message;
-      throw new ClusterError('ERR_PEER_FAILED', `validator ${peerId} answered ${code}: ${message}`, { validators: [peerId], remote: { code, message } });
-    }
+    const target = this.plane.nets.get(peerId);
+    if (!target) throw new ClusterError('ERR_UNAVAILABLE', `validator ${peerId} is not connected`, { validators: [peerId] });
+    const r = await target.dispatcher.dispatch(type, JSON.parse(JSON.stringify(body ?? null)), { from: this.selfId, session: opts.session ?? '', round: opts.round ?? 0 });
+    return JSON.parse(JSON.stringify(unwrapReply<unknown>(peerId, r) ?? null)) as T;
+  }
+
+  requestMany<T>(ids: readonly number[], type: string, bodyFor: (id: number) => unknown, opts: RequestOptions = {}): Promise<Map<number, Settled<T>>> {
+    return settleAll(ids, (id) => this.request<T>(id, type, bodyFor(id), opts));
   }
 }

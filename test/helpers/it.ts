@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import { ERROR_CODES, type ErrorCode } from '../../rpc/errors.js';
-import { RpcCallError, type RpcClient } from '../../node/rpc-client.js';
+import { RpcCallError, type RpcClient } from '../../node/cli/rpc-client.js';
 import { writeSecretFile } from '../../certs/files.js';
 
-/** The compiled `kchain` entry point (dist/node/cli.js). */
-export const CLI = fileURLToPath(new URL('../../node/cli.js', import.meta.url));
+/** The compiled `kchain` entry point (dist/node/cli/cli.js). */
+export const CLI = fileURLToPath(new URL('../../node/cli/cli.js', import.meta.url));
 
 /** Public key sizes from the standards (FIPS 203 Table 3, FIPS 204 Table 2, SEC 1, RFC 8032, BLS G1). */
 export const PUBLIC_KEY_BYTES: Record<string, number> = {
@@ -122,7 +122,7 @@ export async function rawRpc(client: RpcClient, body: unknown, headers: Record<s
   return client.raw(typeof body === 'string' ? body : JSON.stringify(body), headers);
 }
 
-/** Runs `node dist/node/cli.js …` and collects its exit code and output. */
+/** Runs `node dist/node/cli/cli.js …` and collects its exit code and output. */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(

@@ -11,7 +11,7 @@ import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { assertStdBase64, b64, rpcError, unb64 } from '../helpers/it.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 
 let c: TestCluster;
 let admin: RpcClient;

@@ -15,8 +15,8 @@ import { assertErrorObject, b64, patchConfig, postOnce, rawRpc, rpcError } from 
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { createCa, issueCertificate } from '../../certs/ca.js';
 import { ERROR_CODES } from '../../rpc/errors.js';
-import { RpcClient } from '../../node/rpc-client.js';
-import { healthOf, startValidator } from '../../node/local-cluster.js';
+import { RpcClient } from '../../node/cli/rpc-client.js';
+import { healthOf, startValidator } from '../../node/cli/local-cluster.js';
 
 let c: TestCluster;
 let ns: Netns | { skip: string } | null = null;

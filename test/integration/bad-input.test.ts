@@ -9,7 +9,7 @@ import http from 'node:http';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { assertErrorObject, b64, postOnce, rawRpc, rpcError } from '../helpers/it.js';
 import { ERROR_CODES } from '../../rpc/errors.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 
 let c: TestCluster;
 let plain: RpcClient;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, postOnce, runCli, waitExit } from '../helpers/it.js';
 import { writeSecretFile } from '../../certs/files.js';
-import { healthOf } from '../../node/local-cluster.js';
+import { healthOf } from '../../node/cli/local-cluster.js';
 import { ERROR_CODES } from '../../rpc/errors.js';
 import { freeBasePort } from '../helpers/cluster.js';
 

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import WebSocket from 'ws';
 import { sealEnvelope, type Envelope } from '../../cluster/envelope.js';
+import { newNonce, type EvidenceWire } from '../../cluster/evidence.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
-import { RpcCallError, type RpcClient } from '../../node/rpc-client.js';
+import { RpcCallError, type RpcClient } from '../../node/cli/rpc-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
 
 export const ERR = {
@@ -182,4 +183,12 @@ export async function injectAs(c: TestCluster, from: number, to: number, type: s
   } finally {
     ws.terminate();
   }
+}
+
+/**
+ * Evidence a validator can make on its own: its word that a client asked (a vouch). Enough for keys
+ * whose policy is "validator" (made over plain HTTP), never for keys whose policy is "signed".
+ */
+export function vouched(method: string, params: Record<string, unknown>, role: 'client' | 'admin' = 'admin'): EvidenceWire {
+  return { v: 1, method, params, vouch: { caller: `${role}:loopback`, role, ts: Date.now(), nonce: newNonce() } };
 }

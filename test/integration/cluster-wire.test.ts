@@ -9,7 +9,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 import { ERR, wire, rejectsWith, ids, keysNamed, verifyOffline, waitFor } from './cluster-util.js';
 
 const N = 5;
@@ -82,7 +82,7 @@ for (const { i, as } of endpoints) {
 
     // distribute a LOCAL key (created without threshold)
     const localName = `${name}-local`;
-    const local = await wire(cl, 'kchain.createKey', { name: localName, algorithm: 'ml-kem-768' });
+    const local = await wire(cl, 'kchain.createKey', { name: localName, algorithm: 'ml-kem-768', threshold: 0, totalShares: 0 });
     assert.equal(local.key.distributed, false);
     const localMsg = randomBytes(20);
     const localEnc = await wire(cl, 'kchain.encrypt', { keyId: local.key.id, plaintext: b64(localMsg) });
@@ -139,14 +139,15 @@ for (const { algorithm, alias } of SIGNERS) {
     const keyId: string = created.key.id;
     const pem = (await plain[1]!.call('kchain.getPublicKey', { keyId, format: 'pem' })).publicKey as string;
     for (const i of ids(N)) {
-      const cl = c.client(i, i % 2 ? 'client' : 'plain');
+      // The key was made by a signed admin request, so it answers only signed requests (issue 12).
+      const cl = c.client(i, i % 2 ? 'client' : 'admin');
       const message = randomBytes(40);
       const s = await cl.call('kchain.sign', { keyId, message: b64(message), algorithm });
       assert.ok(verifyOffline(algorithm, pem, created.publicKey, message, s.signature), `sign via validator ${i} verifies offline`);
       const v = await plain[(i % N) + 1]!.call('kchain.verify', { keyId, message: b64(message), signature: s.signature, algorithm: alias });
       assert.equal(v.valid, true, `kchain.verify on another validator: ${v.message}`);
 
-      const ts = await wire(cl, 'kchain.thresholdSign', { keyId, message: b64(message), algorithm: alias });
+      const ts = await cl.call('kchain.thresholdSign', { keyId, message: b64(message), algorithm: alias });
       assert.ok(verifyOffline(algorithm, pem, created.publicKey, message, ts.signature), `thresholdSign via validator ${i} verifies`);
       assert.ok(typeof ts.groupPublicKey === 'string' && ts.groupPublicKey.length >= 32, 'groupPublicKey ≥ 32 chars');
       assert.equal(ts.groupPublicKey, created.publicKey);
@@ -155,7 +156,9 @@ for (const { algorithm, alias } of SIGNERS) {
       for (const p of ts.participantIds) assert.ok(['1', '2', '3', '4', '5'].includes(String(p)), `participant ${p}`);
     }
     // a wrong message does not verify (the offline check can fail)
-    const s = await plain[3]!.call('kchain.sign', { keyId, message: b64('one'), algorithm });
+    const s = await c.client(3, 'client').call('kchain.sign', { keyId, message: b64('one'), algorithm });
+    // Unsigned plain HTTP cannot use it.
+    await rejectsWith(plain[3]!.call('kchain.sign', { keyId, message: b64('one'), algorithm }), -32003, 'unsigned sign of a signed key');
     assert.equal(verifyOffline(algorithm, pem, created.publicKey, Buffer.from('two'), s.signature), false);
   });
 }
@@ -201,7 +204,7 @@ test('behavior: concurrent createKey of one name on validators 1 and 4 creates e
     assert.equal(failed[0]!.reason.rpcCode, ERR.KEY_EXISTS, `round ${round}: the other fails with ERR_KEY_EXISTS; got ${outcomes.at(-1)}`);
     assert.ok(winner);
     const enc = await plain[5]!.call('kchain.encrypt', { keyId: winner, plaintext: b64('race') });
-    assert.equal((await plain[2]!.call('kchain.decrypt', { keyId: winner, ciphertext: enc.ciphertext })).plaintext, b64('race'));
+    assert.equal((await c.client(2, 'client').call('kchain.decrypt', { keyId: winner, ciphertext: enc.ciphertext })).plaintext, b64('race'));
   }
 });
 

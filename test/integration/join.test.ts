@@ -1,10 +1,12 @@
 /**
- * Issue 5, joining, on real validator processes: a 3-validator cluster; validator 4, with a
- * certificate from the cluster CA and `join` = validator 2's address and no peers, becomes known to
- * every member (both ways in kchain.health), can hold a share of a new distributed key and serves
- * it; membership survives restarts of a member and of the joiner (even with its join address down)
- * without any config change. Refused: a client certificate reading GET /peer/members, and a
- * validator certificate from another CA, which never shows in health.
+ * Issues 5 and 12, joining, on real validator processes: a 3-validator cluster; validator 4, with a
+ * certificate from the cluster CA, is added by an admin (kchain validators add: an admin-signed member
+ * list) and started with `join` = validator 2's address and no peers; it becomes known to every
+ * member (both ways in kchain.health), can hold a share of a new distributed key and serves it;
+ * membership survives restarts of a member and of the joiner (even with its join address down)
+ * without any config change. Refused: a validator the admin did not add (a CA certificate alone is
+ * not enough), a client certificate reading GET /peer/members, and a validator certificate from
+ * another CA, which never shows in health.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +21,7 @@ import { waitFor } from './cluster-util.js';
 
 let c: TestCluster;
 before(async () => {
-  c = await startCluster({ nodes: 3, threshold: 2, spare: 2 });
+  c = await startCluster({ nodes: 3, threshold: 2, spare: 3 });
 });
 after(async () => {
   await c?.stop();
@@ -79,7 +81,7 @@ test('behavior: validator 4 joining through validator 2 becomes known to every m
   await c.waitConnected(4, [1, 2, 3], 10_000);
   console.log(`# validator 4 connected both ways to 1, 2, 3 ${Date.now() - started} ms after its start began`);
   // Logs are written asynchronously: wait for the lines rather than read them once.
-  for (const i of [1, 2, 3]) await waitLog(i, `validator 4 joined from ${address(4)}`);
+  for (const i of [1, 2, 3]) await waitLog(i, 'member list updated to epoch 1');
   await waitLog(4, `joined through validator 2 at ${address(2)}: members 1, 2, 3`);
   const h4 = await health(4);
   assert.deepEqual(Object.keys(h4.validators).sort(), [1, 2, 3, 4].map(address).sort());
@@ -126,7 +128,7 @@ test('behavior: the joined validator restarts knowing every member even while it
   await Promise.all([1, 3].map((i) => c.waitConnected(i, [4])));
   const h4 = await health(4);
   assert.equal(h4.validators[address(2)], false, 'validator 2 is known to 4, and down');
-  await waitLog(4, `cannot read the member list from ${address(2)}`);
+  await waitLog(4, `cannot join through ${address(2)}`);
   const msg = randomBytes(16);
   const { ciphertext } = await c.client(1).call('kchain.encrypt', { keyId, plaintext: b64(msg) });
   assert.equal((await c.client(4).call('kchain.decrypt', { keyId, ciphertext })).plaintext, b64(msg));
@@ -144,9 +146,13 @@ test('error: ERR_FORBIDDEN (403) for a client certificate on GET /peer/members; 
   assert.equal(asAdmin.status, 403);
   const list = await fetchMembers(address(1), validatorTls(3));
   assert.equal(list.servedBy, 1);
+  const doc = list.document as { epoch: number; members: { id: number; address: string; identity: string }[]; evidence: { auth?: unknown } };
+  assert.equal(doc.epoch, 1);
+  assert.ok(doc.evidence.auth, 'the list carries the admin\'s signed request');
   assert.deepEqual(
-    list.members.map((m) => `${m.id}@${m.address}`).sort(),
-    [1, 2, 3, 4].map((i) => `${i}@${address(i)}`).sort(),
+    doc.members.map((m) => `${m.id}@${m.address}`).sort(),
+    [2, 3, 4].map((i) => `${i}@${address(i)}`).sort(),
+    'every member but the one serving (which is where it was reached)',
   );
 });
 
@@ -157,10 +163,19 @@ test('behavior: a validator certificate from another CA cannot join: refused at 
   assert.equal(members.status, 401);
   assert.equal(members.body.error.data, 'ERR_UNAUTHENTICATED');
   assert.equal(await tryUpgrade(c.port(1), tls5, address(5)), 403, 'the /peer upgrade is refused even with an address');
-  await waitLog(5, `cannot read the member list from ${address(1)}: answered HTTP 401`);
+  await waitLog(5, `cannot join through ${address(1)}: answered HTTP 401`);
   for (const i of [1, 2, 3, 4]) {
     const h = await health(i);
     assert.equal(address(5) in h.validators, false, `validator ${i} does not list validator 5`);
-    assert.doesNotMatch(c.log(i), /validator 5 joined/);
+  }
+});
+
+test('error: a validator with a certificate from the cluster CA that no admin added is refused: not a member, never in health', async () => {
+  await c.addValidator(6, { through: [1], admit: false });
+  assert.equal(await tryUpgrade(c.port(1), { ca: readFileSync(join(c.dir, 'ca.crt')), cert: nodeFile(6, 'validator.crt'), key: nodeFile(6, 'validator.key') }, address(6)), 403);
+  await waitLog(6, 'does not name validator 6');
+  for (const i of [1, 2, 3]) {
+    const h = await health(i);
+    assert.equal(address(6) in h.validators, false, `validator ${i} does not list validator 6`);
   }
 });

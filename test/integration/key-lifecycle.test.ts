@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { assertKeyMetadata, b64, dbPath, rpcError, withDb } from '../helpers/it.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 
 let c: TestCluster;
 let admin: RpcClient;

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { startValidator } from '../../node/local-cluster.js';
+import { startValidator } from '../../node/cli/local-cluster.js';
 import { b64, dbFingerprint, rpcError, runCli, sha256File, unb64, waitExit } from '../helpers/it.js';
 import { writeSecretFile } from '../../certs/files.js';
 

@@ -11,7 +11,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 import { withDb } from '../helpers/it.js';
 import { wire, ids, waitFor, rejectsWith, ERR } from './cluster-util.js';
 import { THRESHOLD_ALGS, verifyIndependently } from './threshold-util.js';
@@ -75,14 +75,16 @@ test('behavior: ml-kem-768 3-of-5: refresh (CLI shape), then 4-of-5, then remove
   const old = await wire(plain[4]!, 'kchain.decrypt', { keyId, ciphertext: before.ciphertext });
   assert.equal(unb64(old.plaintext).toString(), 'written before the refresh');
 
-  const r2 = await wire(plain[3]!, 'kchain.reshareKey', { keyId, newThreshold: 4, newTotalParts: 5, newValidators: null });
+  // Changing the threshold or the holders needs an admin-signed request (issue 12); a vouched one is refused.
+  await rejectsWith(wire(plain[3]!, 'kchain.reshareKey', { keyId, newThreshold: 4, newTotalParts: 5, newValidators: null }), -32010, 'vouched 4-of-5');
+  const r2 = await c.client(3, 'admin').call('kchain.reshareKey', { keyId, newThreshold: 4, newTotalParts: 5, newValidators: null });
   assert.equal(r2.success, true);
   await assertSwitched(keyId, 3, [1, 2, 3, 4, 5]);
   const k3 = (await wire(plain[5]!, 'kchain.getKeyByID', { id: keyId }));
   assert.equal(k3.threshold, 4);
   await encryptDecrypt(keyId, [2, 4]);
 
-  const r3 = await wire(plain[1]!, 'kchain.reshareKey', { keyId, newThreshold: 3, newTotalParts: 4, newValidators: ['1', '2', '3', '4'] });
+  const r3 = await c.client(1, 'admin').call('kchain.reshareKey', { keyId, newThreshold: 3, newTotalParts: 4, newValidators: ['1', '2', '3', '4'] });
   assert.equal(r3.success, true);
   await assertSwitched(keyId, 4, [1, 2, 3, 4]);
   const k4 = (await wire(plain[5]!, 'kchain.getKeyByID', { id: keyId }));
@@ -118,7 +120,7 @@ for (const { algorithm } of THRESHOLD_ALGS) {
     await wire(plain[3]!, 'kchain.reshareKey', { keyId, newThreshold: 0, newTotalParts: 0, newValidators: null });
     await assertSwitched(keyId, 2, [1, 2, 3, 4, 5]);
     await sign(2);
-    await wire(plain[5]!, 'kchain.reshareKey', { keyId, newThreshold: 2, newTotalParts: 4, newValidators: [1, 3, 4, 5] });
+    await c.client(5, 'admin').call('kchain.reshareKey', { keyId, newThreshold: 2, newTotalParts: 4, newValidators: [1, 3, 4, 5] });
     await assertSwitched(keyId, 3, [1, 3, 4, 5]);
     const k = (await wire(plain[2]!, 'kchain.getKeyByID', { id: keyId }));
     assert.equal(k.publicKey, created.key.publicKey);
@@ -131,7 +133,7 @@ for (const { algorithm } of THRESHOLD_ALGS) {
 }
 
 test('error: reshare of a local key, a bad threshold and an unknown validator are refused clearly; nothing changes', async () => {
-  const local = await wire(plain[1]!, 'kchain.createKey', { name: 'rs-local', algorithm: 'ed25519' });
+  const local = await wire(plain[1]!, 'kchain.createKey', { name: 'rs-local', algorithm: 'ed25519', threshold: 0, totalShares: 0 });
   await rejectsWith(wire(plain[1]!, 'kchain.reshareKey', { keyId: local.key.id, newThreshold: 0, newTotalParts: 0, newValidators: null }), -32005, 'local key');
   const d = await wire(plain[1]!, 'kchain.createKey', { name: 'rs-bad', algorithm: 'ed25519', threshold: 2, totalShares: 3 });
   await rejectsWith(wire(plain[1]!, 'kchain.reshareKey', { keyId: d.key.id, newThreshold: 5, newTotalParts: 3, newValidators: null }), -32602, 'threshold above n');
@@ -154,7 +156,7 @@ test('behavior: two validators join (started with the address of one member) and
   assert.equal(h.validators[`127.0.0.1:${c.port(6)}`], true, 'validator 1 lists the joiner 6 as connected');
   assert.equal(h.validators[`127.0.0.1:${c.port(7)}`], true, 'validator 1 lists the joiner 7 as connected');
 
-  const r = await wire(plain[5]!, 'kchain.reshareKey', { keyId: kem.key.id, newThreshold: 3, newTotalParts: 7, newValidators: members });
+  const r = await c.client(5, 'admin').call('kchain.reshareKey', { keyId: kem.key.id, newThreshold: 3, newTotalParts: 7, newValidators: members });
   assert.equal(r.success, true);
   assert.equal(r.newShareIds.length, 7);
   await assertSwitched(kem.key.id, 2, members);
@@ -162,7 +164,7 @@ test('behavior: two validators join (started with the address of one member) and
   assert.equal(unb64(dec.plaintext).toString(), 'before the join');
   await encryptDecrypt(kem.key.id, [7, 2]);
 
-  await wire(plain[7]!, 'kchain.reshareKey', { keyId: bls.key.id, newThreshold: 3, newTotalParts: 7, newValidators: members.map(String) });
+  await c.client(7, 'admin').call('kchain.reshareKey', { keyId: bls.key.id, newThreshold: 3, newTotalParts: 7, newValidators: members.map(String) });
   await assertSwitched(bls.key.id, 2, members);
   for (const [via, participantIds] of [[6, [5, 6, 7]], [7, [1, 6, 7]]] as const) {
     const message = randomBytes(32);

@@ -12,9 +12,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { startCluster, b64, type TestCluster } from '../helpers/cluster.js';
-import type { RpcClient, RpcCallError } from '../../node/rpc-client.js';
+import type { RpcClient, RpcCallError } from '../../node/cli/rpc-client.js';
 import { assertKeyMetadata, withDb } from '../helpers/it.js';
-import { wire, ids, waitMesh, rejectsWith, injectAs } from './cluster-util.js';
+import { wire, ids, waitMesh, rejectsWith, injectAs, vouched } from './cluster-util.js';
 
 const ERR_UNSUPPORTED = -32005;
 import { THRESHOLD_ALGS, Timings, flipBit, verifyIndependently } from './threshold-util.js';
@@ -195,7 +195,7 @@ test('behavior: 30 concurrent thresholdSigns per algorithm, spread over the five
 // ---- the shares never leave a holder -------------------------------------------------------
 
 /** A signed `share.get` to validator 1 as validator 2 (its real certificate and identity key); the reply body. */
-const shareGetAs2 = (keyId: string) => injectAs(c, 2, 1, 'share.get', { keyId, generation: 1 });
+const shareGetAs2 = (keyId: string) => injectAs(c, 2, 1, 'share.get', { keyId, generation: 1, evidence: vouched('kchain.decrypt', { keyId }) });
 
 test('error: a peer-plane share.get (signed with validator 2\'s identity) is refused for every threshold key; the injection path itself works', async () => {
   // Control: a split-storage key's share IS released to a validator (so a refusal below is meaningful).
@@ -218,7 +218,7 @@ test('error: a peer-plane share.get (signed with validator 2\'s identity) is ref
 
 test('behavior: distributeKey 3/5 of a local bls12-381 key keeps its public key; sign / thresholdSign verify under it (BLS: the same signature as before); the dealer keeps no local_keys row', async () => {
   const dealer = 1;
-  const local = await wire(plain[dealer]!, 'kchain.createKey', { name: 'bls-local', algorithm: 'bls12-381' });
+  const local = await wire(plain[dealer]!, 'kchain.createKey', { name: 'bls-local', algorithm: 'bls12-381', threshold: 0, totalShares: 0 });
   assert.equal(local.key.distributed, false);
   const keyId: string = local.key.id;
   const publicKey = unb64(local.key.publicKey);

@@ -9,7 +9,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import blst from '@chainsafe/blst';
-import type { RpcClient } from '../../node/rpc-client.js';
+import type { RpcClient } from '../../node/cli/rpc-client.js';
 
 /** The proof-of-possession ciphersuite (draft-irtf-cfrg-bls-signature §4.2.3), what blst and Ethereum use. */
 export const BLS_POP_DST = 'BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_';

@@ -80,9 +80,14 @@ test('error: ERR_INVALID_PARAMS for a validator without id, a client without nam
     (e: unknown) => e instanceof CertError && /neither a DNS name nor an IP/.test(e.message),
   );
   await assert.rejects(
-    issueCertificate({ ca, role: 'client', name: 'bob', identityPublicKey: identityPub }),
+    issueCertificate({ ca, role: 'client', name: 'bob', identityPublicKey: identityPub.subarray(0, 31) }),
     (e: unknown) => e instanceof CertError && e.code === 'ERR_INVALID_PARAMS',
   );
+});
+
+test('behavior: a client certificate can carry its request-signing key (issue 12), read back as identityPublicKey', async () => {
+  const c = await issueCertificate({ ca, role: 'client', name: 'bob', identityPublicKey: identityPub });
+  assert.deepEqual(certificateInfo(c.certPem).identity, { role: 'client', name: 'bob', identityPublicKey: identityPub });
 });
 
 test('behavior: generateIdentityKey returns a 32-byte Ed25519 key and PKCS8 PEM', async () => {

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { certificateInfo } from '../../../certs/ca.js';
+import { ed25519PublicKeyBytes, certificateInfo } from '../../../certs/ca.js';
 import { CertError } from '../../../certs/errors.js';
 import {
   assertPrivateFile,
@@ -99,12 +99,17 @@ test('error: loadTlsFiles names a missing file and refuses a loose key', async (
   assert.throws(() => loadTlsFiles(b), isInvalid(/mode 0640/));
 });
 
-test('behavior: a client bundle writes NAME.crt/NAME.key; reserved names are refused', async () => {
+test('behavior: a client bundle writes NAME.crt/NAME.key and NAME.signing.key bound into the certificate (kept on re-issue); reserved names are refused', async () => {
   const out = join(root, 'clients');
   const b = await createClientBundle({ caDir, outDir: out, role: 'client', name: 'wallet' });
   assert.equal(mode(b.key), 0o600);
+  assert.equal(mode(b.signingKey), 0o600);
   assert.ok(existsSync(join(out, 'wallet.crt')));
-  assert.deepEqual(certificateInfo(readFileSync(b.cert)).identity, { role: 'client', name: 'wallet' });
+  const id = certificateInfo(readFileSync(b.cert)).identity;
+  assert.deepEqual({ role: id?.role, name: id?.name }, { role: 'client', name: 'wallet' });
+  assert.deepEqual(id?.identityPublicKey, ed25519PublicKeyBytes(readFileSync(b.signingKey, 'utf8')), 'the certificate binds the signing key');
+  const again = await createClientBundle({ caDir, outDir: out, role: 'client', name: 'wallet' });
+  assert.deepEqual(certificateInfo(readFileSync(again.cert)).identity?.identityPublicKey, id?.identityPublicKey, 're-issuing keeps the signing key');
   await assert.rejects(createClientBundle({ caDir, outDir: out, role: 'admin', name: 'ca' }), isInvalid(/reserved/));
   await assert.rejects(createClientBundle({ caDir, outDir: out, role: 'admin', name: '../x' }), isInvalid(/name must match/));
 });

@@ -15,6 +15,8 @@ test('behavior: parses a validator SAN with identity key, DNS and IP entries', (
 
 test('behavior: parses client and admin SANs', () => {
   assert.deepEqual(identityFromSubjectAltName('URI:kchain:client:wallet-1'), { role: 'client', name: 'wallet-1' });
+  // A client's request-signing key (issue 12) rides in the same identity URI.
+  assert.deepEqual(identityFromSubjectAltName(`URI:kchain:client:wallet-1, URI:${KEY_URI}`), { role: 'client', name: 'wallet-1', identityPublicKey: KEY });
   assert.deepEqual(identityFromSubjectAltName('DNS:x, URI:kchain:admin:alice'), { role: 'admin', name: 'alice' });
 });
 
@@ -45,7 +47,6 @@ test('behavior: no identity unless exactly one well-formed role URI', () => {
     'URI:kchain:validator:abc',
     'URI:kchain:root:x', // unknown kchain role
     'URI:kchain:client:a/b', // name with separator
-    `URI:kchain:client:a, URI:${KEY_URI}`, // identity key on a non-validator
     `URI:kchain:validator:1, URI:${KEY_URI}, URI:${KEY_URI}`, // two identity keys
     'URI:kchain:validator:1, URI:kchain:identity:ed25519:AAAA', // short key
     'DNS:kchain:admin:alice', // role must be a URI SAN

@@ -12,7 +12,6 @@ import {
   type CoordinatorOutput,
   type DkgAlgorithm,
   type DkgCoordinatorState,
-  type DkgFailure,
   type DkgParams,
   type DkgParticipantState,
   type DkgPublicData,
@@ -20,6 +19,7 @@ import {
 } from '../../../cluster/dkg.js';
 export { seeded } from '../../helpers/seeded-rng.js';
 import { seeded } from '../../helpers/seeded-rng.js';
+import type { Failure } from '../../../cluster/drive.js';
 
 /** A message in flight: a request (coordinator → holder or holder → holder) or its reply. */
 export interface Wire {
@@ -34,7 +34,7 @@ export interface Wire {
 export type Tamper = (m: Wire) => Wire | null;
 
 export interface CeremonyResult {
-  error?: DkgFailure;
+  error?: Failure;
   done?: { groupPublicKey: Uint8Array; publicData: DkgPublicData; transcriptHash: string };
   coordinator: DkgCoordinatorState;
   holders: Map<number, DkgParticipantState>;
@@ -118,7 +118,7 @@ export function runCeremony(algorithm: DkgAlgorithm, opts: { holders?: number[];
       continue;
     }
     const r = deliver(params.coordinator, m.to, m.type, m.body);
-    out = stepCoordinator(out.state, r.ok ? { kind: 'reply', from: m.to, phase: m.phase, value: r.value } : { kind: 'failed', from: m.to, phase: m.phase, reason: r.reason });
+    out = stepCoordinator(out.state, r.ok ? { kind: 'reply', from: m.to, tag: m.tag, value: r.value } : { kind: 'failed', from: m.to, tag: m.tag, reason: r.reason });
     queue.push(...out.send);
     if (out.error) result = { error: out.error };
     if (out.done) result = { done: out.done };

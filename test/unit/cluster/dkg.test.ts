@@ -191,12 +191,12 @@ test('behavior: replayed messages are ignored (holder shares, transcripts, coord
 
   // Coordinator: a duplicate reply, a reply for another phase, and a stranger's reply change nothing.
   let c = startCoordinator(params);
-  c = stepCoordinator(c.state, { kind: 'reply', from: 1, phase: 'round1', value: { broadcast: broadcasts[1] } });
+  c = stepCoordinator(c.state, { kind: 'reply', from: 1, tag: 'round1', value: { broadcast: broadcasts[1] } });
   const before = JSON.stringify(c.state);
   for (const ev of [
-    { kind: 'reply', from: 1, phase: 'round1', value: { broadcast: broadcasts[2] } },
-    { kind: 'reply', from: 2, phase: 'verify', value: { complaints: [] } },
-    { kind: 'reply', from: 7, phase: 'round1', value: { broadcast: broadcasts[2] } },
+    { kind: 'reply', from: 1, tag: 'round1', value: { broadcast: broadcasts[2] } },
+    { kind: 'reply', from: 2, tag: 'verify', value: { complaints: [] } },
+    { kind: 'reply', from: 7, tag: 'round1', value: { broadcast: broadcasts[2] } },
   ] as const) {
     const o = stepCoordinator(c.state, ev);
     assert.deepEqual(o.send, []);

@@ -179,12 +179,24 @@ export function startNetwork(
   all: TestValidator[],
   extra: Partial<PeerNetworkOptions> = {},
 ): PeerNetwork {
+  // A tiny membership: the listed validators, each identity key pinned the first time it is seen.
+  const pinned = new Map<number, Uint8Array>();
+  const members = new Set(all.map((o) => o.id));
   v.net = new PeerNetwork({
     selfId: v.id,
     identityKey: v.identityKey,
     peers: all.filter((o) => o.id !== v.id).map((o) => ({ id: o.id, address: o.address })),
     tls: v.tls,
-    identityOf: () => undefined, // every identity comes from a certificate
+    identityOf: (id) => pinned.get(id),
+    admit: (who, expected) => {
+      if (!who) return 'its certificate names no validator';
+      if (who.validatorId !== expected) return `its certificate names validator ${who.validatorId}`;
+      if (!members.has(who.validatorId) && !v.net?.members().includes(who.validatorId)) return 'not a member';
+      const known = pinned.get(who.validatorId);
+      if (known && Buffer.compare(Buffer.from(known), Buffer.from(who.identityPublicKey)) !== 0) return 'identity key differs from the pinned one';
+      pinned.set(who.validatorId, who.identityPublicKey);
+      return undefined;
+    },
     identifyPeerCertificate: parseValidatorCert,
     requestTimeoutMs: 2_000,
     log: v.log,

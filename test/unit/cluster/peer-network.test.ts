@@ -26,18 +26,18 @@ const SECRET = 'do-not-log-this-share';
 
 function registerHandlers(v: TestValidator): void {
   const n = v.net!;
-  n.handle('echo', (body, ctx) => ({ at: v.id, from: ctx.from, session: ctx.session, round: ctx.round, body }));
-  n.handle('refuse', () => {
+  n.handle({ type: 'echo', guard: 'open' }, (body, ctx) => ({ at: v.id, from: ctx.from, session: ctx.session, round: ctx.round, body }));
+  n.handle({ type: 'refuse', guard: 'open' }, () => {
     throw new ClusterError('ERR_NOT_ENOUGH_VALIDATORS', 'need 3 holders, have 2');
   });
-  n.handle('crash', () => {
+  n.handle({ type: 'crash', guard: 'open' }, () => {
     throw new Error(`internal detail ${SECRET}`);
   });
-  n.handle('mixed', () => {
+  n.handle({ type: 'mixed', guard: 'open' }, () => {
     if (v.id === 3) throw new ClusterError('ERR_PEER_FAILED', 'validator 3 says no');
     return v.id * 10;
   });
-  n.handle('hang', () => new Promise(() => {}));
+  n.handle({ type: 'hang', guard: 'open' }, () => new Promise(() => {}));
 }
 
 function boot(v: TestValidator): void {
@@ -131,13 +131,23 @@ test('error: ERR_TIMEOUT when a peer does not answer within the deadline', async
   assert.ok(Date.now() - started >= 140);
 });
 
-test('error: ERR_INVALID_PARAMS for a request to self, the reserved reply type, or a body JSON cannot carry', async () => {
-  assert.equal((await rejection(net(1).request(1, 'echo', {}))).code, 'ERR_INVALID_PARAMS');
+test('behavior: a request to this validator itself runs its handler with the same JSON round trip and error shape as a remote one', async () => {
+  const r = (await net(1).request(1, 'echo', { x: [1, 'a'], skip: undefined }, { session: 's', round: 2 })) as Record<string, unknown>;
+  assert.deepEqual(r, { at: 1, from: 1, session: 's', round: 2, body: { x: [1, 'a'] } });
+  const local = await rejection(net(1).request(1, 'refuse', {}));
+  const remote = await rejection(net(1).request(2, 'refuse', {}));
+  assert.equal(local.code, 'ERR_PEER_FAILED');
+  assert.deepEqual(local.details?.remote, remote.details?.remote);
+  assert.deepEqual(local.details?.validators, [1]);
+  assert.equal(local.message, remote.message.replace('validator 2', 'validator 1'));
+});
+
+test('error: ERR_INVALID_PARAMS for the reserved reply type, a body JSON cannot carry, or a type registered twice', async () => {
   assert.equal((await rejection(net(1).request(2, 'reply', {}))).code, 'ERR_INVALID_PARAMS');
   assert.equal((await rejection(net(1).request(2, 'echo', { n: 1n }))).code, 'ERR_INVALID_PARAMS');
   const big = 'A'.repeat(4 * 1024 * 1024);
   assert.equal((await rejection(net(1).request(2, 'echo', { big }))).code, 'ERR_INVALID_PARAMS');
-  assert.throws(() => net(1).handle('echo', () => 1), (e: unknown) => e instanceof ClusterError && e.code === 'ERR_INVALID_PARAMS');
+  assert.throws(() => net(1).handle({ type: 'echo', guard: 'open' }, () => 1), (e: unknown) => e instanceof ClusterError && e.code === 'ERR_INVALID_PARAMS');
 });
 
 test('behavior: a raw client with a valid validator certificate cannot replay, impersonate or forge', async () => {
@@ -276,7 +286,7 @@ test('behavior: a socket that stops answering pings is terminated after two miss
 
 test('behavior: a dialed peer whose certificate names another validator is disconnected', async () => {
   net(1).addPeer({ id: 4, address: vs[1]!.address }); // validator 2 answers at that address
-  await until(() => vs[0]!.log.entries.some((e) => e.msg === 'peer certificate names another validator'));
+  await until(() => vs[0]!.log.entries.some((e) => e.msg === 'dialed peer refused' && (e.obj as { presented?: number }).presented === 2));
   assert.equal(net(1).status()[4]!.connected, false);
   assert.equal((await rejection(net(1).request(4, 'echo', {}))).code, 'ERR_UNAVAILABLE');
   net(1).removePeer(4);

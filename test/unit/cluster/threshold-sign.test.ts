@@ -18,6 +18,8 @@ import {
 import { runCeremony, seeded } from './dkg-harness.js';
 
 const IDS = [1, 2, 3, 4, 5];
+/** Evidence travels in every request body; the machine does not look inside it. */
+const EV = { v: 1 as const, method: 'kchain.thresholdSign', params: { keyId: 'k' }, vouch: { caller: 'admin:test', role: 'admin' as const, ts: 0, nonce: '0'.repeat(32) } };
 const msg = utf8('threshold-sign state machine');
 
 type Behaviour = 'honest' | 'corrupt' | 'down' | 'garbage';
@@ -59,15 +61,15 @@ function blsKey() {
 
 function blsRun(behaviour: Record<number, Behaviour>, candidates = IDS, unavailable?: number[]) {
   const k = blsKey();
-  const start = startBlsSign({ keyId: 'k', generation: 1, message: msg, threshold: 3, candidates, unavailable, groupPublicKey: k.groupPublicKey, publicShares: k.publicShares });
+  const start = startBlsSign({ keyId: 'k', generation: 1, evidence: EV, message: msg, threshold: 3, candidates, unavailable, groupPublicKey: k.groupPublicKey, publicShares: k.publicShares });
   const run = drive(start, stepBlsSign, (r) => {
     const b = r.body as { signers: number[]; message: string };
     const how = behaviour[r.to] ?? 'honest';
-    if (how === 'down') return { kind: 'failed', from: r.to, attempt: r.attempt, reason: 'timed out' };
-    if (how === 'garbage') return { kind: 'reply', from: r.to, attempt: r.attempt, value: { partial: 'not base64!' } };
+    if (how === 'down') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'timed out' };
+    if (how === 'garbage') return { kind: 'reply', from: r.to, tag: r.tag, value: { partial: 'not base64!' } };
     const m = how === 'corrupt' ? utf8('something else') : new Uint8Array(Buffer.from(b.message, 'base64'));
     const partial = partialSign(k.shares.get(r.to)!, r.to, b.signers, m);
-    return { kind: 'reply', from: r.to, attempt: r.attempt, value: { partial: Buffer.from(partial).toString('base64') } };
+    return { kind: 'reply', from: r.to, tag: r.tag, value: { partial: Buffer.from(partial).toString('base64') } };
   });
   return { ...run, key: k };
 }
@@ -114,27 +116,27 @@ test('error: ERR_NOT_ENOUGH_VALIDATORS naming down and blamed signers when fewer
 
 test('behavior: BLS ignores answers from an older attempt, duplicates and non-signers', () => {
   const k = blsKey();
-  const o = startBlsSign({ keyId: 'k', generation: 1, message: msg, threshold: 3, candidates: IDS, groupPublicKey: k.groupPublicKey, publicShares: k.publicShares });
+  const o = startBlsSign({ keyId: 'k', generation: 1, evidence: EV, message: msg, threshold: 3, candidates: IDS, groupPublicKey: k.groupPublicKey, publicShares: k.publicShares });
   const part = (x: number, set: number[]) => Buffer.from(partialSign(k.shares.get(x)!, x, set, msg)).toString('base64');
-  let s = stepBlsSign(o.state, { kind: 'failed', from: 1, attempt: 1, reason: 'timed out' });
-  s = stepBlsSign(s.state, { kind: 'reply', from: 2, attempt: 1, value: { partial: part(2, [1, 2, 3]) } });
-  s = stepBlsSign(s.state, { kind: 'reply', from: 3, attempt: 1, value: { partial: part(3, [1, 2, 3]) } });
+  let s = stepBlsSign(o.state, { kind: 'failed', from: 1, tag: 1, reason: 'timed out' });
+  s = stepBlsSign(s.state, { kind: 'reply', from: 2, tag: 1, value: { partial: part(2, [1, 2, 3]) } });
+  s = stepBlsSign(s.state, { kind: 'reply', from: 3, tag: 1, value: { partial: part(3, [1, 2, 3]) } });
   assert.equal(s.state.attempt, 2, 'a new attempt without signer 1');
   assert.deepEqual(s.state.signers, [2, 3, 4]);
   const snapshot = JSON.stringify([...s.state.partials]);
   for (const ev of [
-    { kind: 'reply', from: 2, attempt: 1, value: { partial: part(2, [1, 2, 3]) } }, // old attempt
-    { kind: 'reply', from: 5, attempt: 2, value: { partial: part(5, [2, 3, 5]) } }, // not a signer
+    { kind: 'reply', from: 2, tag: 1, value: { partial: part(2, [1, 2, 3]) } }, // old attempt
+    { kind: 'reply', from: 5, tag: 2, value: { partial: part(5, [2, 3, 5]) } }, // not a signer
   ] as const) {
     const x = stepBlsSign(s.state, ev);
     assert.deepEqual(x.send, []);
     assert.equal(JSON.stringify([...x.state.partials]), snapshot);
   }
-  s = stepBlsSign(s.state, { kind: 'reply', from: 2, attempt: 2, value: { partial: part(2, [2, 3, 4]) } });
-  const dup = stepBlsSign(s.state, { kind: 'reply', from: 2, attempt: 2, value: { partial: part(2, [1, 2, 3]) } });
+  s = stepBlsSign(s.state, { kind: 'reply', from: 2, tag: 2, value: { partial: part(2, [2, 3, 4]) } });
+  const dup = stepBlsSign(s.state, { kind: 'reply', from: 2, tag: 2, value: { partial: part(2, [1, 2, 3]) } });
   assert.deepEqual(dup.send, []);
-  s = stepBlsSign(s.state, { kind: 'reply', from: 3, attempt: 2, value: { partial: part(3, [2, 3, 4]) } });
-  s = stepBlsSign(s.state, { kind: 'reply', from: 4, attempt: 2, value: { partial: part(4, [2, 3, 4]) } });
+  s = stepBlsSign(s.state, { kind: 'reply', from: 3, tag: 2, value: { partial: part(3, [2, 3, 4]) } });
+  s = stepBlsSign(s.state, { kind: 'reply', from: 4, tag: 2, value: { partial: part(4, [2, 3, 4]) } });
   assert.ok(s.done, 'the first partial of signer 2 in attempt 2 counts; the duplicate was ignored');
 });
 
@@ -144,23 +146,23 @@ function frostRun(alg: 'frost-secp256k1' | 'frost-ed25519', behaviour: Record<nu
   const suite = alg as FrostSuiteName;
   const pub = (ceremony.done!.publicData as { public: WireFrostPublic }).public;
   const nonces = new Map<string, FrostNonces>();
-  const start = startFrostSign({ keyId: 'k', generation: 1, message: msg, threshold: 3, candidates: IDS, suite, pub });
+  const start = startFrostSign({ keyId: 'k', generation: 1, evidence: EV, message: msg, threshold: 3, candidates: IDS, suite, pub });
   const run = drive(start, stepFrostSign, (r) => {
     const how = behaviour[r.to] ?? 'honest';
-    if (how === 'down') return { kind: 'failed', from: r.to, attempt: r.attempt, reason: 'timed out' };
+    if (how === 'down') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'timed out' };
     const share = ceremony.shares.get(r.to)!;
     if (r.type === TSIGN_MSG.commit) {
       const c = commit(suite, r.to, share);
-      nonces.set(`${r.to}:${r.attempt}`, c.nonces);
-      return { kind: 'reply', from: r.to, attempt: r.attempt, value: { commitments: c.commitments } };
+      nonces.set(`${r.to}:${r.tag}`, c.nonces);
+      return { kind: 'reply', from: r.to, tag: r.tag, value: { commitments: c.commitments } };
     }
-    if (how === 'down-in-round2') return { kind: 'failed', from: r.to, attempt: r.attempt, reason: 'timed out' };
+    if (how === 'down-in-round2') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'timed out' };
     const b = r.body as { commitments: WireNonceCommitments[]; message: string };
-    const n = nonces.get(`${r.to}:${r.attempt}`)!;
+    const n = nonces.get(`${r.to}:${r.tag}`)!;
     let s = signShare(suite, r.to, share, pub, n, b.commitments, new Uint8Array(Buffer.from(b.message, 'base64')));
     if (how === 'corrupt') s = corruptScalar(suite, s);
-    if (how === 'garbage') return { kind: 'reply', from: r.to, attempt: r.attempt, value: { share: 42 } };
-    return { kind: 'reply', from: r.to, attempt: r.attempt, value: { share: Buffer.from(s).toString('base64') } };
+    if (how === 'garbage') return { kind: 'reply', from: r.to, tag: r.tag, value: { share: 42 } };
+    return { kind: 'reply', from: r.to, tag: r.tag, value: { share: Buffer.from(s).toString('base64') } };
   });
   return { ...run, pk: ceremony.done!.groupPublicKey, ceremony };
 }

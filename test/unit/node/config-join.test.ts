@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CONFIG_DOC, ConfigError, loadConfig } from '../../../node/config.js';
+import { CONFIG_DOC, ConfigError, loadConfig } from '../../../node/config/config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kchain-config-join-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CONFIG_DOC, ConfigError, loadConfig, writeConfigFile } from '../../../node/config.js';
+import { CONFIG_DOC, ConfigError, loadConfig, writeConfigFile } from '../../../node/config/config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kchain-config-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -42,7 +42,7 @@ test('behavior: defaults for a minimal YAML file, paths resolved against the fil
   assert.equal(config.plaintextLoopback, false);
   assert.equal(config.plaintextRole, 'client');
   assert.equal(config.bearerToken, null);
-  assert.deepEqual(config.limits, { bodyBytes: 1048576, requestTimeoutMs: 30000, maxBatch: 100, peerTimeoutMs: 5000 });
+  assert.deepEqual(config.limits, { bodyBytes: 1048576, requestTimeoutMs: 30000, maxBatch: 100, peerTimeoutMs: 5000, maxConnections: 1024, maxConnectionsPerAddress: 256 });
   assert.deepEqual(config.password, { provider: 'env', env: 'KCHAIN_PASSWORD' });
   assert.equal(config.kdf, 'argon2id');
   assert.deepEqual(config.log, { level: 'info', file: null });

@@ -38,7 +38,7 @@ async function start(over: Partial<RpcServerOptions> = {}): Promise<number> {
     methods: {},
     identify: identifyFromSan,
     onError: () => {},
-    peerMembers: () => MEMBERS,
+    peerMembers: () => ({ members: MEMBERS }),
     ...over,
   });
   servers.push(server);

@@ -1,0 +1,249 @@
+/**
+ * Signing with a key that is never rebuilt (bls-threshold, dealt bls12-381, frost-*): the driver of
+ * cluster/threshold-sign.ts and the signers' handlers. BLS is one round (each signer signs with
+ * λ_i·s_i, the coordinator adds and verifies once); FROST two (nonce commitments, then shares). A
+ * signer with a bad partial or share is named in the log and the audit log, excluded, and the
+ * signature completes with another t if enough holders are live.
+ *
+ * Every partial needs evidence (issue 12): the client's sign/thresholdSign request, forwarded by the
+ * coordinator; each signer checks it names this key and exactly this message, and that the key's
+ * policy accepts it, and audits the partial with the requester's identity. So no validator — nor t−1
+ * of them — obtains a signature nobody asked for.
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { concatBytes, randomBytes, toB64, wipe } from '../../crypto/bytes.js';
+import { partialSign } from '../../crypto/bls-threshold.js';
+import { commit as frostCommit, corruptScalar, dropNonces, signShare as frostSignShare, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
+import { verifyShare } from '../../crypto/feldman.js';
+import type { BlsPublicData, FrostPublicData } from '../../cluster/dkg.js';
+import { drive, type Blame } from '../../cluster/drive.js';
+import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
+import type { MessageSpec } from '../../cluster/peer-port.js';
+import { TSIGN_MSG as TYPES, blsSignMachine, frostSignMachine, startBlsSign, startFrostSign, type SignResult } from '../../cluster/threshold-sign.js';
+import { NodeError } from '../errors.js';
+import { isThresholdKey, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
+import { b64Field } from '../keys/key-wire.js';
+import { sortNum, type CeremonyDeps } from './context.js';
+import type { Sweepable } from './sweeper.js';
+
+export const TSIGN_MSG = {
+  bls: { type: TYPES.bls, guard: 'evidence' },
+  commit: { type: TYPES.commit, guard: 'evidence' },
+  share: { type: TYPES.share, guard: 'evidence' },
+  cancel: { type: TYPES.cancel, guard: 'open' },
+  check: { type: 'tsign.check', guard: 'open' },
+} as const satisfies Record<string, MessageSpec>;
+
+const SIGN_METHODS = ['kchain.sign', 'kchain.thresholdSign'] as const;
+/** FROST nonces kept per coordinator at most (bounded map, issue 12 §5). */
+const MAX_NONCES_PER_PEER = 256;
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+interface PendingNonces {
+  nonces: FrostNonces;
+  signers: number[];
+  keyId: string;
+  from: number;
+  expiresAt: number;
+}
+
+const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
+
+export class ThresholdSigning implements Sweepable {
+  readonly name = 'threshold-signing';
+  private readonly nonces = new Map<string, PendingNonces>();
+  private readonly rng = randomBytes;
+
+  constructor(private readonly d: CeremonyDeps) {
+    d.port.handle(TSIGN_MSG.bls, (b, ctx) => this.onBls(b, ctx.from, ctx.auth!));
+    d.port.handle(TSIGN_MSG.commit, (b, ctx) => this.onCommit(b, ctx.from, ctx.session, ctx.auth!));
+    d.port.handle(TSIGN_MSG.share, (b, ctx) => this.onShare(b, ctx.from, ctx.session, ctx.auth!));
+    d.port.handle(TSIGN_MSG.cancel, (b, ctx) => {
+      const slot = `${ctx.from}|${ctx.session}|${b?.attempt}`;
+      const p = this.nonces.get(slot);
+      if (p) dropNonces(p.nonces);
+      this.nonces.delete(slot);
+      return { ok: true };
+    });
+    d.port.handle(TSIGN_MSG.check, (b) => ({ ok: this.holdsFittingShare(String(b?.keyId ?? ''), b?.generation) }));
+  }
+
+  // ---- coordinator ---------------------------------------------------------------------------
+
+  /** Signs `message` with t holders (restricted to `participants` when given); a standard signature. */
+  async sign(key: KeyRecord, message: Uint8Array, evidence: EvidenceWire, participants?: number[]): Promise<SignResult> {
+    if (!isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" (${key.algorithm}) is not a threshold key`);
+    if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key "${key.name}" is ${key.status}; only active keys can be used`);
+    const t = key.threshold ?? 0;
+    let pool = key.holders;
+    if (participants?.length) {
+      const strangers = participants.filter((p) => !key.holders.includes(p));
+      if (strangers.length) throw new NodeError('ERR_INVALID_PARAMS', `validators ${strangers.join(', ')} hold no share of "${key.name}" (holders: ${key.holders.join(', ')})`);
+      if (participants.length < t) throw new NodeError('ERR_INVALID_PARAMS', `key "${key.name}" needs ${t} signers; ${participants.length} named`);
+      pool = participants;
+    }
+    const self = this.d.selfId;
+    const live = pool.filter((h) => this.d.port.live(h));
+    const down = pool.filter((h) => !this.d.port.live(h)).sort(sortNum);
+    if (live.length < t) {
+      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
+    }
+    // Self first (no network), then the others in id order.
+    const candidates = [...(live.includes(self) ? [self] : []), ...live.filter((h) => h !== self).sort(sortNum)];
+    const session = `tsign:${key.id}:${nodeRandomBytes(8).toString('hex')}`;
+    const common = { keyId: key.id, generation: key.generation, message, threshold: t, candidates, unavailable: down, evidence };
+    const data = sharingOfKey(key).data;
+    const onStep = (s: { blame?: Blame[] }) => {
+      for (const b of s.blame ?? []) this.blame(key.id, b);
+    };
+    const out =
+      data.scheme === 'bls-feldman'
+        ? await drive(this.d.port, blsSignMachine, startBlsSign({ ...common, groupPublicKey: key.publicKey, publicShares: publicShares(data) }), { session, onStep })
+        : data.scheme === 'frost'
+          ? await drive(this.d.port, frostSignMachine, startFrostSign({ ...common, suite: key.algorithm as FrostSuiteName, pub: data.public }), { session, onStep })
+          : undefined;
+    if (!out) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" has no threshold signing scheme`);
+    for (const m of out.after) void this.d.port.request(m.to, m.type, m.body, { session }).catch(() => undefined); // cancels
+    if (out.done) return out.done;
+    const f = out.error!;
+    throw new NodeError(f.code === 'ERR_NOT_ENOUGH_VALIDATORS' ? 'ERR_NOT_ENOUGH_VALIDATORS' : 'ERR_PEER_FAILED', f.message, { validators: f.validators });
+  }
+
+  private blame(keyId: string, b: Blame): void {
+    this.d.log.warn({ keyId, peer: b.id, reason: b.reason }, 'blame: validator sent an invalid threshold signature part; excluded');
+    this.d.store.record({ actor: `validator:${b.id}`, action: 'blame', keyId, outcome: b.reason === 'bad-partial' ? 'bad-partial' : 'bad-share' }, this.d.now());
+  }
+
+  // ---- signers -------------------------------------------------------------------------------
+
+  /** The key and this validator's checks for a signing request with its evidence. */
+  private signerKey(b: Record<string, unknown> | null, scheme: 'bls-feldman' | 'frost', auth: Authorization, message?: Uint8Array): KeyRecord {
+    if (typeof b !== 'object' || b === null) throw new NodeError('ERR_INVALID_PARAMS', 'malformed signing request');
+    const key = this.d.store.keys.get(String(b.keyId ?? ''));
+    if (!key) throw new NodeError('ERR_KEY_NOT_FOUND', `no key ${String(b.keyId)} here`);
+    if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key ${key.id} is ${key.status} here`);
+    if (!isThresholdKey(key) || sharingOfKey(key).scheme !== scheme) throw new NodeError('ERR_UNSUPPORTED', `key ${key.id} is not a ${scheme} threshold key`);
+    if (b.generation !== key.generation) throw new NodeError('ERR_CONFLICT', `key ${key.id} is at generation ${key.generation} here`);
+    this.d.authority.permitsKey(auth, key, { methods: SIGN_METHODS, ...(message ? { message } : {}) });
+    return key;
+  }
+
+  private checkSigners(key: KeyRecord, raw: unknown): number[] {
+    const t = key.threshold ?? 0;
+    if (!Array.isArray(raw) || !raw.every(isId) || new Set(raw).size !== raw.length || raw.length < t || raw.length > key.holders.length) {
+      throw new NodeError('ERR_INVALID_PARAMS', 'malformed signer set');
+    }
+    if (!raw.includes(this.d.selfId) || !raw.every((s) => key.holders.includes(s))) throw new NodeError('ERR_INVALID_PARAMS', 'signer set does not fit the key');
+    return raw as number[];
+  }
+
+  private myShare(key: KeyRecord): Uint8Array {
+    const s = this.d.store.secrets.getShare(key.id, key.generation);
+    if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${key.id} generation ${key.generation} here`);
+    return s.share;
+  }
+
+  private audit(auth: Authorization, from: number, action: string, keyId: string): void {
+    this.d.store.record({ actor: `${auth.actor} via validator:${from}`, action, keyId, outcome: 'ok' }, this.d.now());
+  }
+
+  private onBls(b: Record<string, unknown>, from: number, auth: Authorization): { partial: string } {
+    const message = b64Field(b?.message, 'message', MAX_MESSAGE_BYTES);
+    const key = this.signerKey(b, 'bls-feldman', auth, message);
+    const signers = this.checkSigners(key, b.signers);
+    const share = this.myShare(key);
+    let partial: Uint8Array;
+    try {
+      // Fault injection for tests: a well-formed partial over another message.
+      const m = this.d.faults.corruptPartials ? concatBytes(message, Uint8Array.of(0)) : message;
+      partial = partialSign(share, this.d.selfId, signers, m);
+    } finally {
+      wipe(share);
+    }
+    this.audit(auth, from, 'tsign.partial', key.id);
+    return { partial: toB64(partial) };
+  }
+
+  private onCommit(b: Record<string, unknown>, from: number, session: string, auth: Authorization): { commitments: WireNonceCommitments } {
+    const key = this.signerKey(b, 'frost', auth);
+    const signers = this.checkSigners(key, b.signers);
+    if (!Number.isSafeInteger(b.attempt)) throw new NodeError('ERR_INVALID_PARAMS', 'malformed attempt');
+    const mine = [...this.nonces.values()].filter((n) => n.from === from).length;
+    if (mine >= MAX_NONCES_PER_PEER) throw new NodeError('ERR_UNAVAILABLE', `busy: validator ${from} holds ${mine} unfinished signing commitments here`);
+    const share = this.myShare(key);
+    try {
+      const c = frostCommit(key.algorithm as FrostSuiteName, this.d.selfId, share, this.rng);
+      const slot = `${from}|${session}|${b.attempt}`;
+      const old = this.nonces.get(slot);
+      if (old) dropNonces(old.nonces);
+      this.nonces.set(slot, { nonces: c.nonces, signers, keyId: key.id, from, expiresAt: this.d.now() + 4 * this.d.timeoutMs });
+      return { commitments: c.commitments };
+    } finally {
+      wipe(share);
+    }
+  }
+
+  private onShare(b: Record<string, unknown>, from: number, session: string, auth: Authorization): { share: string } {
+    const slot = `${from}|${session}|${b?.attempt}`;
+    const pending = this.nonces.get(slot);
+    // Nonces are single-use: taken out before anything else can fail.
+    this.nonces.delete(slot);
+    if (!pending) throw new NodeError('ERR_CONFLICT', 'no nonce commitment for this signing attempt (expired, used, or this validator restarted)');
+    try {
+      const message = b64Field(b?.message, 'message', MAX_MESSAGE_BYTES);
+      const key = this.signerKey(b, 'frost', auth, message);
+      if (key.id !== pending.keyId) throw new NodeError('ERR_INVALID_PARAMS', 'signing request does not match the commitment');
+      const list = b.commitments as WireNonceCommitments[];
+      const expected = [...pending.signers].sort(sortNum);
+      if (!Array.isArray(list) || list.length !== expected.length || !list.every((c, i) => c && c.id === expected[i])) {
+        throw new NodeError('ERR_INVALID_PARAMS', 'the commitment list does not match the signer set');
+      }
+      const data = sharingOfKey(key).data as FrostPublicData;
+      const share = this.myShare(key);
+      let sig: Uint8Array;
+      try {
+        sig = frostSignShare(key.algorithm as FrostSuiteName, this.d.selfId, share, data.public, pending.nonces, list, message);
+      } finally {
+        wipe(share);
+      }
+      if (this.d.faults.corruptPartials) sig = corruptScalar(key.algorithm as FrostSuiteName, sig);
+      this.audit(auth, from, 'tsign.share', key.id);
+      return { share: toB64(sig) };
+    } finally {
+      dropNonces(pending.nonces);
+    }
+  }
+
+  /** gatherShares of a threshold key: this validator's share fits the key's public data (no key material moves). */
+  private holdsFittingShare(keyId: string, generation: unknown): boolean {
+    const key = this.d.store.keys.get(keyId);
+    if (!key || key.status !== 'active' || !key.distributed || generation !== key.generation) return false;
+    const s = this.d.store.secrets.getShare(key.id, key.generation);
+    if (!s) return false;
+    try {
+      const sharing = sharingOfKey(key);
+      return verifyShare(sharing.group, s.share, this.d.selfId, sharing.commitments);
+    } catch {
+      return false;
+    } finally {
+      wipe(s.share);
+    }
+  }
+
+  async sweep(now: number): Promise<void> {
+    for (const [slot, n] of this.nonces) {
+      if (n.expiresAt > now) continue;
+      dropNonces(n.nonces);
+      this.nonces.delete(slot);
+    }
+  }
+
+  stop(): void {
+    for (const n of this.nonces.values()) dropNonces(n.nonces);
+    this.nonces.clear();
+  }
+}
+
+function publicShares(d: BlsPublicData): Map<number, Uint8Array> {
+  return new Map(Object.entries(d.publicShares).map(([k, v]) => [Number(k), new Uint8Array(Buffer.from(v, 'base64'))]));
+}

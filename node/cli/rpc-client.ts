@@ -1,0 +1,123 @@
+/**
+ * A small JSON-RPC client for K-Chain validators, over mTLS (with a client or admin certificate)
+ * or plain HTTP on loopback, with keep-alive. Used by `kchain call`, the local cluster launcher,
+ * the benchmark and the integration tests.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { signRequest } from '../../cluster/evidence.js';
+
+export interface ClientOptions {
+  /** e.g. https://127.0.0.1:9630 or http://localhost:9630 */
+  endpoint: string;
+  path?: string;
+  tls?: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
+  bearerToken?: string;
+  timeoutMs?: number;
+  /** Sockets kept open for reuse (default 16). */
+  maxSockets?: number;
+  /**
+   * Signs every call that has params with this Ed25519 request-signing key and its certificate
+   * (`<name>.signing.key` and `<name>.crt` from kchain certs issue), so holders can check it (issue 12).
+   */
+  signer?: { key: KeyObject | string | Buffer; cert: string | Buffer };
+}
+
+export interface RpcErrorObject {
+  code: number;
+  message: string;
+  data?: string;
+}
+
+export class RpcCallError extends Error {
+  readonly rpcCode: number;
+  readonly data?: string;
+  constructor(e: RpcErrorObject) {
+    super(e.message);
+    this.name = 'RpcCallError';
+    this.rpcCode = e.code;
+    if (e.data !== undefined) this.data = e.data;
+  }
+}
+
+export class RpcClient {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private readonly opts: ClientOptions;
+  private nextId = 1;
+  private readonly signer: { key: KeyObject; cert: string } | null;
+
+  constructor(opts: ClientOptions) {
+    this.opts = opts;
+    this.signer = opts.signer
+      ? { key: typeof opts.signer.key === 'object' && 'asymmetricKeyType' in opts.signer.key ? opts.signer.key : createPrivateKey(opts.signer.key as string | Buffer), cert: opts.signer.cert.toString() }
+      : null;
+    this.url = new URL(opts.path ?? '/ext/kchain/rpc', opts.endpoint);
+    const common = { keepAlive: true, maxSockets: opts.maxSockets ?? 16 };
+    this.agent =
+      this.url.protocol === 'https:'
+        ? new https.Agent({ ...common, ca: opts.tls?.ca, cert: opts.tls?.cert, key: opts.tls?.key })
+        : new http.Agent(common);
+  }
+
+  /** Sends a raw body and returns the HTTP status and the parsed (or raw) response body. */
+  raw(body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; text: string }> {
+    const mod = this.url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            'content-type': 'application/json',
+            ...(this.opts.bearerToken ? { authorization: `Bearer ${this.opts.bearerToken}` } : {}),
+            ...headers,
+          },
+          timeout: this.opts.timeoutMs ?? 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : null;
+            } catch {
+              // leave the raw text
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, text });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`request to ${this.url.host} timed out`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** Calls one method; resolves with `result` or rejects with RpcCallError. */
+  async call<T = any>(method: string, params?: unknown): Promise<T> {
+    const msg: Record<string, unknown> = { jsonrpc: '2.0', id: this.nextId++, method };
+    if (params !== undefined) msg.params = this.signed(method, params);
+    const res = await this.raw(JSON.stringify(msg));
+    const body = res.body as { result?: T; error?: RpcErrorObject } | null;
+    if (!body || typeof body !== 'object') throw new Error(`HTTP ${res.status}: not a JSON-RPC response`);
+    if (body.error) throw new RpcCallError(body.error);
+    return body.result as T;
+  }
+
+  /** params with a request signature added (a plain object only, and only with a signer). */
+  signed(method: string, params: unknown): unknown {
+    if (!this.signer || typeof params !== 'object' || params === null || Array.isArray(params)) return params;
+    const p = params as Record<string, unknown>;
+    return { ...p, auth: signRequest(method, p, this.signer.key, this.signer.cert) };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

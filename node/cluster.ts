@@ -1,0 +1,98 @@
+/**
+ * The cluster side of a validator, composed: the peer plane, the ceremonies (node/ceremonies/) and
+ * the one sweeper. The RPC methods reach distributed keys through this object; each call hands on
+ * the evidence of the request it serves.
+ */
+import type { AlgorithmName } from '../crypto/algorithms.js';
+import type { EvidenceWire } from '../cluster/evidence.js';
+import type { PeerPort } from '../cluster/peer-port.js';
+import type { CeremonyDeps } from './ceremonies/context.js';
+import { Dealing } from './ceremonies/dealing.js';
+import { Dkg, isDkgAlgorithm } from './ceremonies/dkg.js';
+import { KeySync } from './ceremonies/key-sync.js';
+import type { Membership } from './ceremonies/membership.js';
+import { Replication } from './ceremonies/replication.js';
+import { Resharing } from './ceremonies/resharing.js';
+import { ShareGathering } from './ceremonies/share-gathering.js';
+import { Sweeper } from './ceremonies/sweeper.js';
+import { ThresholdSigning } from './ceremonies/threshold-signing.js';
+import type { ClusterKeys, CreateRequest } from './keys/key-service.js';
+import type { KeyPolicy, KeyRecord } from './keys/key-record.js';
+
+/** The peer plane as the cluster uses it (PeerNetwork; the in-memory plane in unit tests). */
+export type ClusterNetwork = PeerPort & {
+  start(): void;
+  stop(): Promise<void>;
+  status(): Record<number, { address: string; connected: boolean; latencyMs: number | null }>;
+  counters(): Record<string, number>;
+};
+
+export class Cluster implements ClusterKeys {
+  readonly replication: Replication;
+  readonly dealing: Dealing;
+  readonly dkg: Dkg;
+  readonly signing: ThresholdSigning;
+  readonly gathering: ShareGathering;
+  readonly resharing: Resharing;
+  readonly sync: KeySync;
+  readonly sweeper: Sweeper;
+
+  constructor(
+    readonly deps: CeremonyDeps,
+    readonly network: ClusterNetwork,
+    readonly membership: Membership,
+  ) {
+    this.replication = new Replication(deps);
+    this.dealing = new Dealing(deps, this.replication);
+    this.dkg = new Dkg(deps, this.replication);
+    this.signing = new ThresholdSigning(deps);
+    this.gathering = new ShareGathering(deps);
+    this.resharing = new Resharing(deps, this.replication);
+    this.sync = new KeySync(deps);
+    this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
+    this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.sync);
+  }
+
+  start(): void {
+    // A crash between a distribute's commit and the wipe of the local copy leaves a whole secret next
+    // to a distributed record: finish the wipe now.
+    for (const k of this.deps.store.keys.all()) {
+      if (k.distributed && this.deps.store.secrets.hasLocal(k.id)) {
+        this.deps.store.secrets.destroyLocal(k.id);
+        this.deps.log.warn({ keyId: k.id }, 'wiped the leftover local copy of a distributed key');
+      }
+    }
+    this.network.start();
+    this.sweeper.start();
+  }
+
+  /** A peer's outgoing connection opened: catch up with it. */
+  onPeerConnected(peer: number): void {
+    this.sweeper.soon();
+    this.sync.onPeerConnected(peer);
+    void this.membership.catchUp(peer).catch((e) => this.deps.log.debug({ peer, err: String(e) }, 'member list catch-up failed'));
+  }
+
+  async stop(): Promise<void> {
+    this.sweeper.stop();
+    this.signing.stop();
+    this.dkg.stop();
+    this.resharing.stop();
+    await this.network.stop();
+  }
+
+  create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord> {
+    if (isDkgAlgorithm(req.algorithm)) return this.dkg.create({ ...req, algorithm: req.algorithm }, evidence, policy);
+    return this.dealing.create(req, evidence, policy);
+  }
+
+  withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+    return this.gathering.withSecret(key, evidence, fn);
+  }
+
+  peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }> {
+    const out: Record<string, { connected: boolean; latencyMs: number | null }> = {};
+    for (const s of Object.values(this.network.status())) out[s.address] = { connected: s.connected, latencyMs: s.latencyMs };
+    return out;
+  }
+}
