@@ -27,6 +27,7 @@ import { METHOD_ROLES, VERSION, actorOf } from './methods/common.js';
 import { buildMethods } from './methods/table.js';
 import { Metrics } from './metrics.js';
 import { obtainPassword } from './password.js';
+import { RefusalAudit } from './refusals.js';
 import { Store } from './store/store.js';
 
 export interface ValidatorDeps {
@@ -99,6 +100,7 @@ export class Validator {
   private static composeCluster(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject, caCert: X509Certificate, membership: Membership, authority: Authority): { cluster: Cluster; network: PeerNetwork } {
     const selfIdentity = new Uint8Array(Buffer.from(String(createPublicKey(identityKey).export({ format: 'jwk' }).x), 'base64url'));
     let cluster: Cluster | null = null;
+    const refusals = new RefusalAudit(store, log.child({ plane: 'peer' }));
     const network = new PeerNetwork({
       selfId: config.id,
       identityKey,
@@ -111,13 +113,8 @@ export class Validator {
       authorize: (ev, ctx) => (ctx.lasting ? authority.check(ev, ctx.from, { fresh: false }) : authority.authorize(ev, ctx)),
       requestTimeoutMs: config.limits.peerTimeoutMs,
       onPeerConnected: (peer) => cluster?.onPeerConnected(peer),
-      // Security-relevant refusals go to the audit chain (issue 12): who asked, what, why.
-      onRefused: (r) => {
-        if (r.code !== 'ERR_FORBIDDEN' && r.code !== 'ERR_UNAUTHENTICATED') return;
-        const b = r.body as { keyId?: unknown; params?: { keyId?: unknown } } | null;
-        const keyId = typeof b?.keyId === 'string' ? b.keyId : typeof b?.params?.keyId === 'string' ? b.params.keyId : null;
-        store.record({ actor: `validator:${r.from}`, action: r.type, keyId: keyId?.slice(0, 128) ?? null, outcome: `refused:${r.code}`, detail: r.message.slice(0, 300) }, Date.now());
-      },
+      // Refusals go to the audit chain (issue 12): who asked, what, why.
+      onRefused: (r) => refusals.record(r),
       log: log.child({ plane: 'peer' }),
     });
     const certifier = new Certifier({

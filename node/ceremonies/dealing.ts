@@ -227,19 +227,19 @@ export class Dealing implements Sweepable {
     const sharing = sharingOfKey(rec);
     const c0 = sharing.commitments[0]![0]!;
     if ((sharing.scheme === 'bls-feldman' || sharing.scheme === 'feldman-scalar') && !equalBytes(c0, rec.publicKey)) throw new NodeError('ERR_INVALID_PARAMS', 'the commitments do not match the public key');
+    const mine = this.d.store.keys.get(rec.id);
+    const byName = this.d.store.keys.getByName(rec.name);
+    if (byName && byName.id !== rec.id) {
+      if (byName.status === 'pending') throw new NodeError('ERR_CONFLICT', `name "${rec.name}" is being created by another ceremony`);
+      throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists`);
+    }
+    // Only the coordinator's own local key may exist already (distributeKey); anything else would
+    // be another ceremony's or an active key.
+    const ownLocal = mine !== undefined && !mine.distributed && from === self && auth.method === 'kchain.distributeKey';
+    if (mine && !ownLocal) throw new NodeError(mine.status === 'pending' ? 'ERR_CONFLICT' : 'ERR_KEY_EXISTS', `key ${rec.id} already exists here`);
     const share = b64Field(b.share, 'share');
     try {
       if (!verifyShare(sharing.group, share, self, sharing.commitments)) throw new NodeError('ERR_PEER_FAILED', 'the dealt share does not match its published commitments');
-      const mine = this.d.store.keys.get(rec.id);
-      const byName = this.d.store.keys.getByName(rec.name);
-      if (byName && byName.id !== rec.id) {
-        if (byName.status === 'pending') throw new NodeError('ERR_CONFLICT', `name "${rec.name}" is being created by another ceremony`);
-        throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists`);
-      }
-      // Only the coordinator's own local key may exist already (distributeKey); anything else would
-      // be another ceremony's or an active key.
-      const ownLocal = mine !== undefined && !mine.distributed && from === self && auth.method === 'kchain.distributeKey';
-      if (mine && !ownLocal) throw new NodeError(mine.status === 'pending' ? 'ERR_CONFLICT' : 'ERR_KEY_EXISTS', `key ${rec.id} already exists here`);
       const row: HolderRow = { ceremony, keyId: rec.id, generation: 1, coordinator: from, digest: identityDigest(identityOf(rec)), inserted: !mine };
       this.d.store.durable(() => {
         if (mine) this.d.store.secrets.putShare(rec.id, 1, self, share, this.d.now());
