@@ -141,9 +141,18 @@ export class Replication implements Sweepable {
     if (a.ts <= meta.ts) return key; // an older update arrived late: the newer one stands
     const p = a.params;
     const patch: { name?: string; tags?: string[]; metadata?: string | null; status?: KeyStatus } = {};
-    if (typeof p.name === 'string' && p.name !== '') (validateName(p.name), (patch.name = p.name));
-    if (Array.isArray(p.tags) && p.tags.every((t) => typeof t === 'string')) (validateTags(p.tags as string[]), (patch.tags = p.tags as string[]));
-    if (typeof p.metadata === 'string' && p.metadata !== '') (validateMetadata(p.metadata), (patch.metadata = p.metadata));
+    if (typeof p.name === 'string' && p.name !== '') {
+      validateName(p.name);
+      patch.name = p.name;
+    }
+    if (Array.isArray(p.tags) && p.tags.every((t) => typeof t === 'string')) {
+      validateTags(p.tags as string[]);
+      patch.tags = p.tags as string[];
+    }
+    if (typeof p.metadata === 'string' && p.metadata !== '') {
+      validateMetadata(p.metadata);
+      patch.metadata = p.metadata;
+    }
     if (typeof p.status === 'string' && p.status !== '') {
       if (!(SETTABLE_STATUSES as readonly string[]).includes(p.status)) throw new NodeError('ERR_INVALID_PARAMS', `status must be one of: ${SETTABLE_STATUSES.join(', ')}`);
       if (key.status === 'pending') throw new NodeError('ERR_CONFLICT', `key "${key.name}" is still being created`);

@@ -100,6 +100,7 @@ export class RpcClient {
   }
 
   /** Calls one method; resolves with `result` or rejects with RpcCallError. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a raw JSON-RPC answer; callers that know the method give T
   async call<T = any>(method: string, params?: unknown): Promise<T> {
     const msg: Record<string, unknown> = { jsonrpc: '2.0', id: this.nextId++, method };
     if (params !== undefined) msg.params = this.signed(method, params);

@@ -63,11 +63,15 @@ export class AuditRepo {
   query(q: AuditQuery = {}): AuditRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.keyId) (where.push('key_id = ?'), args.push(q.keyId));
-    if (q.actor) (where.push('actor LIKE ?'), args.push(`%${q.actor}%`));
-    if (q.action) (where.push('action = ?'), args.push(q.action));
-    if (q.since) (where.push('at >= ?'), args.push(q.since));
-    if (q.afterSeq !== undefined) (where.push('seq > ?'), args.push(q.afterSeq));
+    const add = (sql: string, arg: unknown): void => {
+      where.push(sql);
+      args.push(arg);
+    };
+    if (q.keyId) add('key_id = ?', q.keyId);
+    if (q.actor) add('actor LIKE ?', `%${q.actor}%`);
+    if (q.action) add('action = ?', q.action);
+    if (q.since) add('at >= ?', q.since);
+    if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const rows = this.db.sql.prepare(`SELECT seq, at, actor, action, key_id, outcome, detail FROM audit ${w} ORDER BY seq LIMIT ?`).all(...args, q.limit ?? 1000) as {
       seq: number; at: string; actor: string; action: string; key_id: string | null; outcome: string; detail: string | null;

@@ -23,8 +23,12 @@ export interface BlobQuery {
 function filter(q: BlobQuery): { where: string; args: unknown[] } {
   const where = ['key_name = ?'];
   const args: unknown[] = [q.keyName];
-  if (q.shareId) (where.push('id = ?'), args.push(q.shareId));
-  if (q.validatorId) (where.push('validator_id = ?'), args.push(q.validatorId));
+  const add = (sql: string, arg: unknown): void => {
+    where.push(sql);
+    args.push(arg);
+  };
+  if (q.shareId) add('id = ?', q.shareId);
+  if (q.validatorId) add('validator_id = ?', q.validatorId);
   return { where: where.join(' AND '), args };
 }
 

@@ -233,3 +233,10 @@ test('behavior: CONFIG_DOC documents every option once, each with a default', ()
   }
   for (const d of CONFIG_DOC) assert.ok(d.default.length > 0 && d.doc.length > 10, d.key);
 });
+
+test('behavior: the README configuration table is the option table (node/config/options.ts), row for row', () => {
+  const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+  const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/\\\|/g, '|');
+  const rows = [...readme.matchAll(/^\| `([a-zA-Z.]+)` \| (.*?) \| (.*) \|$/gm)].map((m) => ({ key: m[1], default: unescape(m[2]!), doc: unescape(m[3]!) }));
+  assert.deepEqual(rows, CONFIG_DOC.map((o) => ({ key: o.key, default: o.default, doc: o.doc })));
+});

@@ -11,7 +11,7 @@ import { identifyFromSan, makeTestPki, type Pem, type TestPki } from './test-pki
 interface Reply {
   status: number;
   body: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+  json: any;
   localPort: number | undefined;
 }
 
