@@ -86,9 +86,14 @@ export class BenchCluster {
     return this.procs.get(i)?.pid;
   }
 
-  /** An admin client over mTLS with keep-alive. */
-  client(i: number, maxSockets = 16): RpcClient {
-    const cl = new RpcClient({ endpoint: `https://127.0.0.1:${this.port(i)}`, tls: this.tls, maxSockets, timeoutMs: 120_000 });
+  /**
+   * An admin client over mTLS with keep-alive. It signs every request with the admin certificate's
+   * request-signing key (what `kchain call` and KChainClient do; issue 12) unless `unsigned`: then
+   * the validator vouches for it, as for the Lux CLI on the dev cluster.
+   */
+  client(i: number, maxSockets = 16, opts: { unsigned?: boolean } = {}): RpcClient {
+    const signer = opts.unsigned ? {} : { signer: { key: readFileSync(join(this.layout.dir, 'admin.signing.key')), cert: this.tls.cert } };
+    const cl = new RpcClient({ endpoint: `https://127.0.0.1:${this.port(i)}`, tls: this.tls, maxSockets, timeoutMs: 120_000, ...signer });
     this.clients.push(cl);
     return cl;
   }
