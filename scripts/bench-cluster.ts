@@ -302,7 +302,7 @@ export async function runFive(
 
   const base = await findBasePort(portFrom, N);
   ctx.progress(`B/C: starting ${N} validators on ports ${base + 1}-${base + N}`);
-  const cluster = await BenchCluster.start(join(root, 'five'), N, T, base);
+  const cluster = await BenchCluster.start(join(root, 'five'), N, T, base, ctx.nodeArgs);
   const sections: Section[] = [];
   let dkg: Availability = { state: 'unknown' };
   let reshare: Availability = { state: 'unknown' };

@@ -16,6 +16,8 @@ export interface BenchContext {
   progress: (s: string) => void;
   /** The report (stdout). */
   out: (s: string) => void;
+  /** Extra Node.js options for the validators (--profile). */
+  nodeArgs: string[];
 }
 
 export interface Plans {

@@ -80,7 +80,7 @@ export async function runReshare(ctx: BenchContext, root: string, portFrom: numb
 
   const base = await findBasePort(portFrom, NODES);
   ctx.progress(`D: starting ${NODES} validators on ports ${base + 1}-${base + NODES}`);
-  const cluster = await BenchCluster.start(join(root, 'seven'), NODES, 3, base);
+  const cluster = await BenchCluster.start(join(root, 'seven'), NODES, 3, base, ctx.nodeArgs);
   try {
     const c = cluster.client(1, 4);
     if (known.state === 'unknown') {

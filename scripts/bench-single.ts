@@ -79,7 +79,7 @@ export async function runSingle(ctx: BenchContext, root: string, portFrom: numbe
 
   const base = await findBasePort(portFrom, 1);
   ctx.progress(`A: starting 1 validator on port ${base + 1}`);
-  const cluster = await BenchCluster.start(join(root, 'single'), 1, 1, base);
+  const cluster = await BenchCluster.start(join(root, 'single'), 1, 1, base, ctx.nodeArgs);
   const rows: Row[] = [];
   try {
     const c = cluster.client(1, 16);

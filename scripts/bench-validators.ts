@@ -57,8 +57,8 @@ export class BenchCluster {
   }
 
   /** Creates certificates and configs in `dir`, starts `nodes` validators, waits until all are healthy and (with peers) connected. */
-  static async start(dir: string, nodes: number, threshold: number, basePort: number, timeoutMs = 90_000): Promise<BenchCluster> {
-    const layout: LocalClusterLayout = { dir, nodes, threshold, basePort };
+  static async start(dir: string, nodes: number, threshold: number, basePort: number, nodeArgs: string[] = [], timeoutMs = 90_000): Promise<BenchCluster> {
+    const layout: LocalClusterLayout = { dir, nodes, threshold, basePort, nodeArgs };
     await prepareLocalCluster(layout);
     const c = new BenchCluster(layout);
     running.add(c);

@@ -5,12 +5,13 @@
  *   A  single validator (issue 2)        B  5-validator cluster, 3-of-5 (issue 3)
  *   C  DKG + threshold signing (issue 4) D  resharing on 7 validators (issue 5)
  * Options: --quick (fewer samples), --only=<letters>, --json <file>, --duration <s> (throughput
- * run per operation, default 2), --base-port <p> (default 19400), --keep (keep the temp folder).
+ * run per operation, default 2), --base-port <p> (default 19400), --keep (keep the temp folder),
+ * --profile <dir> (CPU profiles of the validators).
  * All validators are stopped at the end, on error and on Ctrl-C, and the folder is removed.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runningClusters } from './bench-validators.js';
 import { plansFor, type BenchContext } from './bench-op.js';
@@ -27,7 +28,10 @@ const HELP = `Usage: npm run bench [-- options]
   --json <file>      also write the results as JSON
   --duration <s>     throughput run per operation in seconds (default 2, quick 1.5)
   --base-port <p>    first port range to try (default 19400; 9630-9634 are never used)
-  --keep             keep the temporary folder (configs, logs) for inspection`;
+  --keep             keep the temporary folder (configs, logs) for inspection
+  --profile <dir>    write a V8 CPU profile of every validator to <dir> when it stops
+                     (open in Chrome DevTools or speedscope; summarize with
+                     node dist/scripts/profile-top.js <dir>)`;
 
 /** Fraction of all cores busy over `ms` (Linux /proc/stat), or null elsewhere. */
 async function cpuBusy(msWindow = 1000): Promise<number | null> {
@@ -57,6 +61,7 @@ async function main(): Promise<number> {
       duration: { type: 'string' },
       'base-port': { type: 'string' },
       keep: { type: 'boolean' },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -73,6 +78,13 @@ async function main(): Promise<number> {
   const basePort = values['base-port'] !== undefined ? Number(values['base-port']) : 19400;
   if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 64000) throw new Error('--base-port must be an integer from 1024 to 64000');
 
+  const nodeArgs: string[] = [];
+  if (values.profile !== undefined) {
+    // Each validator writes its profile when it exits cleanly (the bench stops them with SIGTERM).
+    const dir = resolve(values.profile);
+    mkdirSync(dir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  }
   const out = (s: string) => process.stdout.write(s + '\n');
   const started = performance.now();
   const ctx: BenchContext = {
@@ -80,6 +92,7 @@ async function main(): Promise<number> {
     durationMs: durationS * 1000,
     workers: 16,
     out,
+    nodeArgs,
     progress: (s) => process.stderr.write(`  … ${s} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`),
   };
   const plans = plansFor(quick);

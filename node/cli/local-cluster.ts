@@ -26,6 +26,8 @@ export interface LocalClusterLayout {
   nodes: number;
   threshold: number;
   basePort: number;
+  /** Extra Node.js options for each validator process (the bench's --profile: --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 const HELP = `Usage: kchain cluster <up|down|status> [options]
@@ -142,7 +144,7 @@ function tail(file: string, lines = 15): string {
 export function startValidator(l: LocalClusterLayout, i: number, detached = false): ChildProcess {
   const dir = nodeDir(l, i);
   const logFd = openSync(join(dir, 'node.log'), 'a', 0o600);
-  const child = spawn(process.execPath, [CLI, 'node', '--config', join(dir, 'config.yaml')], {
+  const child = spawn(process.execPath, [...(l.nodeArgs ?? []), CLI, 'node', '--config', join(dir, 'config.yaml')], {
     stdio: ['ignore', logFd, logFd],
     detached,
     env: { ...process.env },
