@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
 import { bigToBytesBE, bytesToBigBE, mod, type FrostGroup, type Pt, type TaprootOps } from './frost-group.js';
+import { equalBytes } from './bytes.js';
 
 /** SEC 2 §2.4.1 secp256k1: field prime p and group order n. */
 const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
@@ -82,12 +83,7 @@ const compressed = (u: Pt): Uint8Array => {
   return out;
 };
 
-const equalPts = (a: Pt | null, b: Pt | null): boolean => {
-  if (a === null || b === null) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
+const equalPts = (a: Pt | null, b: Pt | null): boolean => (a === null || b === null ? a === b : equalBytes(a, b));
 
 /** SEC 1 decoding as noble accepts it (33-byte 02/03 or 65-byte 04), validated by libsecp256k1. */
 function parse(b: Uint8Array): Pt {

@@ -94,26 +94,7 @@ export class KeyRepo {
 
   insert(rec: KeyRecord): void {
     try {
-      this.st.insert.run({
-        id: rec.id,
-        name: rec.name,
-        algorithm: rec.algorithm,
-        key_type: rec.keyType,
-        public_key: Buffer.from(rec.publicKey),
-        status: rec.status,
-        tags: JSON.stringify(rec.tags),
-        metadata: rec.metadata,
-        distributed: rec.distributed ? 1 : 0,
-        threshold: rec.threshold,
-        total_shares: rec.totalShares,
-        generation: rec.generation,
-        holders: JSON.stringify(rec.holders),
-        commitments: rec.commitments,
-        certificate: rec.certificate,
-        policy: rec.policy,
-        created_at: rec.createdAt,
-        updated_at: rec.updatedAt,
-      });
+      this.st.insert.run(keyToRow(rec));
     } catch (e) {
       uniqueClash(e, rec.name);
     }
@@ -184,20 +165,9 @@ export class KeyRepo {
 
   /** Sets a key's identity columns and status from a certified record (metadata stays). */
   replaceIdentity(rec: KeyRecord): void {
-    const res = this.st.identity.run({
-      id: rec.id,
-      public_key: Buffer.from(rec.publicKey),
-      status: rec.status,
-      distributed: rec.distributed ? 1 : 0,
-      threshold: rec.threshold,
-      total_shares: rec.totalShares,
-      generation: rec.generation,
-      holders: JSON.stringify(rec.holders),
-      commitments: rec.commitments,
-      certificate: rec.certificate,
-      policy: rec.policy,
-      updated_at: rec.updatedAt,
-    });
+    // The identity statement binds the identity columns, status and updated_at only.
+    const { name: _n, algorithm: _a, key_type: _t, tags: _g, metadata: _m, created_at: _c, ...identity } = keyToRow(rec);
+    const res = this.st.identity.run(identity);
     if (res.changes === 0) throw new NodeError('ERR_KEY_NOT_FOUND', `no key with id "${rec.id}"`);
   }
 
@@ -213,4 +183,28 @@ export class KeyRepo {
   setMetaEvidence(id: string, evidence: string | null): void {
     this.db.sql.prepare('UPDATE keys SET meta_evidence = ? WHERE id = ?').run(evidence, id);
   }
+}
+
+/** The SQLite row of a record (the named parameters of the insert statement). */
+function keyToRow(rec: KeyRecord): Record<string, unknown> {
+  return {
+    id: rec.id,
+    name: rec.name,
+    algorithm: rec.algorithm,
+    key_type: rec.keyType,
+    public_key: Buffer.from(rec.publicKey),
+    status: rec.status,
+    tags: JSON.stringify(rec.tags),
+    metadata: rec.metadata,
+    distributed: rec.distributed ? 1 : 0,
+    threshold: rec.threshold,
+    total_shares: rec.totalShares,
+    generation: rec.generation,
+    holders: JSON.stringify(rec.holders),
+    commitments: rec.commitments,
+    certificate: rec.certificate,
+    policy: rec.policy,
+    created_at: rec.createdAt,
+    updated_at: rec.updatedAt,
+  };
 }
