@@ -5,13 +5,16 @@
  * A client signs each request with the Ed25519 request-signing key its certificate carries (URI SAN
  * `kchain:identity:ed25519:…`, certs/identity.ts). The signature covers
  *
- *   "kchain/request/v1\n" ‖ canonical JSON [method, base64url SHA-256(canonical JSON params), ts, nonce]
+ *   "kchain/request/v2\n" ‖ canonical JSON [method, base64url SHA-256(canonical JSON params), ts, nonce, aud]
  *
- * where params are the JSON-RPC params without the `auth` member itself. The coordinator (the
- * validator that got the call) forwards {method, params, auth} as evidence to every holder it asks
- * for anything; each holder verifies the signature, the certificate chain to the cluster CA, the
- * role, freshness and the replay cache itself (node/authority.ts), then checks that what it is asked
- * to do is what the params say (this key, this message).
+ * where params are the JSON-RPC params without the `auth` member itself, and `aud` is the id of the
+ * validator the client sends the request to (read from that validator's TLS certificate). The
+ * coordinator (the validator that got the call) forwards {method, params, auth} as evidence to every
+ * holder it asks for anything; each holder verifies the signature, the certificate chain to the
+ * cluster CA, the role, freshness, that the request is forwarded by its audience, and the replay
+ * cache itself (node/authority.ts), then checks that what it is asked to do is what the params say
+ * (this key, this message). The audience matters: without it, a holder that was shown a request
+ * could forward it to the other holders itself and collect their shares.
  *
  * A request that carries no signature (the Lux CLI over plain HTTP) can only be VOUCHED for by the
  * validator that received it: the evidence then says who the caller was, and the holder's trust is
@@ -19,12 +22,12 @@
  * holder's config allows it. That is the stated risk of that policy (README "Threat model").
  *
  * What this does NOT protect against: a client whose signing key is stolen (revoke its certificate),
- * and a coordinator that reuses a fresh signed request within the replay window in the same session
+ * and the audience itself reusing a fresh signed request within the replay window in the same session
  * (it gets at most what the client asked for, again).
  */
 import { createHash, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 
-export const REQUEST_DOMAIN = 'kchain/request/v1\n';
+export const REQUEST_DOMAIN = 'kchain/request/v2\n';
 /** The JSON-RPC params member that carries a client's signature; never part of the signed params. */
 export const AUTH_FIELD = 'auth';
 
@@ -62,8 +65,8 @@ export function paramsDigest(params: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(params)).digest('base64url');
 }
 
-function statement(method: string, params: Record<string, unknown>, ts: number, nonce: string): Buffer {
-  return Buffer.from(REQUEST_DOMAIN + canonicalJson([method, paramsDigest(params), ts, nonce]), 'utf8');
+function statement(method: string, params: Record<string, unknown>, ts: number, nonce: string, aud: number): Buffer {
+  return Buffer.from(REQUEST_DOMAIN + canonicalJson([method, paramsDigest(params), ts, nonce, aud]), 'utf8');
 }
 
 /** A client's signature of one request, as it travels in `params.auth`. */
@@ -73,30 +76,32 @@ export interface RequestAuth {
   ts: number;
   /** 16 random bytes, hex: with the signer, what the replay cache remembers. */
   nonce: string;
+  /** The validator the request is sent to: the only one that may forward it to holders. */
+  aud: number;
   /** The signer's certificate (PEM): role, name and signing key, chained to the cluster CA. */
   cert: string;
   /** base64 Ed25519 signature over the statement. */
   sig: string;
 }
 
-/** Signs a request (client side: `kchain call`, KChainClient, the bench). */
+/** Signs a request for validator `aud` (client side: `kchain call`, KChainClient, the bench). */
 export function signRequest(
   method: string,
   params: Record<string, unknown>,
   signingKey: KeyObject,
   certPem: string,
-  opts: { now?: number; nonce?: string } = {},
+  opts: { aud: number; now?: number; nonce?: string },
 ): RequestAuth {
   const ts = opts.now ?? Date.now();
   const nonce = opts.nonce ?? randomBytes(16).toString('hex');
-  const sig = edSign(null, statement(method, signedParams(params), ts, nonce), signingKey).toString('base64');
-  return { v: 1, ts, nonce, cert: certPem, sig };
+  const sig = edSign(null, statement(method, signedParams(params), ts, nonce, opts.aud), signingKey).toString('base64');
+  return { v: 1, ts, nonce, aud: opts.aud, cert: certPem, sig };
 }
 
 /** Checks the signature only (the caller checks the certificate, role, freshness and replay). */
 export function verifyRequestSignature(method: string, params: Record<string, unknown>, auth: RequestAuth, publicKey: KeyObject): boolean {
   try {
-    return edVerify(null, statement(method, signedParams(params), auth.ts, auth.nonce), publicKey, Buffer.from(auth.sig, 'base64'));
+    return edVerify(null, statement(method, signedParams(params), auth.ts, auth.nonce, auth.aud), publicKey, Buffer.from(auth.sig, 'base64'));
   } catch {
     return false;
   }
@@ -134,6 +139,8 @@ export interface Authorization {
   by: number;
   ts: number;
   nonce: string;
+  /** Signed requests: the validator the client sent it to. */
+  aud?: number;
   /** The evidence as received, to forward or keep (a deferred delete, a certificate). */
   evidence: EvidenceWire;
 }
@@ -166,7 +173,8 @@ export function parseRequestAuth(a: unknown): RequestAuth | undefined {
   if (!Number.isSafeInteger(a.ts) || typeof a.nonce !== 'string' || !NONCE_RE.test(a.nonce)) return undefined;
   if (typeof a.cert !== 'string' || a.cert.length === 0 || a.cert.length > MAX_CERT_CHARS) return undefined;
   if (typeof a.sig !== 'string' || a.sig.length !== 88) return undefined; // 64 bytes in base64
-  return { v: 1, ts: a.ts as number, nonce: a.nonce, cert: a.cert, sig: a.sig };
+  if (!Number.isSafeInteger(a.aud) || (a.aud as number) < 1) return undefined;
+  return { v: 1, ts: a.ts as number, nonce: a.nonce, aud: a.aud as number, cert: a.cert, sig: a.sig };
 }
 
 export function newNonce(): string {

@@ -14,6 +14,17 @@
  * The certificate also carries the evidence of the request behind the ceremony (createKey,
  * distributeKey, reshareKey), so a validator can check who asked for it.
  *
+ * A new generation (a reshare) also needs the consent of the OLD holders: acknowledgements of the new
+ * holders alone would let any two validators "reshare" a key to themselves on paper and make the
+ * others destroy their shares. So the certificate of generation g+1 carries a `transition`: each
+ * dealer — one of t holders of generation g, which checked the reshare request itself — signs
+ *
+ *   approval = Ed25519(identity key, "kchain/key-transition/v1:" ‖ canonical JSON
+ *              [id, g, digest of generation g, g+1, new holders, new threshold])
+ *
+ * and a validator moves a key from generation g to g+1 only with t such approvals from holders of
+ * ITS generation-g record (fewer than t colluding holders cannot produce them).
+ *
  * Not covered: the key's name, tags and status (metadata; changed by signed updateKey requests).
  */
 import { createHash, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
@@ -47,6 +58,62 @@ export interface KeyCertificate {
   certs: Record<string, string>;
   /** The request the ceremony carried out. */
   evidence?: EvidenceWire;
+  /** For generation > 1: the old holders' consent (see the module comment). */
+  transition?: KeyTransition;
+}
+
+export interface KeyTransition {
+  fromGeneration: number;
+  /** identityDigest of the generation being replaced. */
+  fromDigest: string;
+  /** dealer id (a holder of fromGeneration) → base64 Ed25519 approval. */
+  approvals: Record<string, string>;
+}
+
+/** What a dealer approves: moving key `id` from the record with `fromDigest` to these holders and threshold. */
+export function transitionMessage(id: string, fromGeneration: number, fromDigest: string, generation: number, holders: readonly number[], threshold: number): Buffer {
+  return Buffer.from(`kchain/key-transition/v1:${canonicalJson([id, fromGeneration, fromDigest, generation, [...holders], threshold])}`);
+}
+
+export function signApproval(identityKey: KeyObject, message: Buffer): string {
+  return edSign(null, message, identityKey).toString('base64');
+}
+
+export function verifyApproval(identityPublicKey: Uint8Array, message: Buffer, signature: unknown): boolean {
+  if (typeof signature !== 'string') return false;
+  try {
+    return edVerify(null, message, edPublicKey(identityPublicKey), Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks that `next` may replace `prev` (this validator's record): the next generation, the same
+ * key (id, algorithm, public key, policy), and approvals from at least prev.threshold distinct
+ * holders of prev over exactly this move. `identityOf(id)` is a holder's identity key as known here.
+ */
+export function verifyTransition(
+  prev: KeyIdentity,
+  next: KeyIdentity,
+  certificate: KeyCertificate,
+  identityOf: (id: number) => Uint8Array | undefined,
+): { ok: true } | { ok: false; reason: string } {
+  if (next.generation !== prev.generation + 1) return { ok: false, reason: `generation ${next.generation} does not follow generation ${prev.generation} here` };
+  if (next.id !== prev.id || next.algorithm !== prev.algorithm || next.policy !== prev.policy) return { ok: false, reason: 'the new generation is of another key or policy' };
+  if (Buffer.compare(Buffer.from(next.publicKey), Buffer.from(prev.publicKey)) !== 0) return { ok: false, reason: 'the new generation has another public key' };
+  const t = certificate.transition;
+  if (!t || typeof t !== 'object' || typeof t.approvals !== 'object' || t.approvals === null) return { ok: false, reason: 'no approval by the holders of the current generation' };
+  const fromDigest = identityDigest(prev);
+  if (t.fromGeneration !== prev.generation || t.fromDigest !== fromDigest) return { ok: false, reason: 'the approvals are for another record of the key than this validator has' };
+  const msg = transitionMessage(next.id, prev.generation, fromDigest, next.generation, next.holders, next.threshold ?? 0);
+  const approvers = prev.holders.filter((h) => {
+    const pk = identityOf(h);
+    return pk !== undefined && verifyApproval(pk, msg, t.approvals[String(h)]);
+  });
+  const need = prev.threshold ?? Number.MAX_SAFE_INTEGER;
+  if (approvers.length < need) return { ok: false, reason: `${approvers.length} of the ${need} approvals needed from holders of generation ${prev.generation}` };
+  return { ok: true };
 }
 
 export function identityDigest(k: KeyIdentity): string {

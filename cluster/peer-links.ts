@@ -116,6 +116,8 @@ export class Links {
   readonly links = new Map<number, Link>();
   private readonly incoming = new Map<number, Set<WebSocket>>();
   private readonly beats = new Map<WebSocket, Heartbeat>();
+  /** The certificate serial each socket's peer presented (revocation closes live sockets). */
+  private readonly serials = new WeakMap<WebSocket, string>();
   private readonly wss: WebSocketServer;
   private pingTimer: NodeJS.Timeout | null = null;
   private running = false;
@@ -181,6 +183,20 @@ export class Links {
     if (inc) for (const ws of inc) void closeSocket(ws);
   }
 
+  /** Closes every socket whose peer presented a certificate that is now revoked; returns how many. */
+  closeRevoked(isRevoked: (serial: string) => boolean): number {
+    let n = 0;
+    const sockets = [...[...this.links.values()].map((l) => l.ws), ...[...this.incoming.values()].flatMap((set) => [...set])];
+    for (const ws of sockets) {
+      const serial = ws && this.serials.get(ws);
+      if (ws && serial && isRevoked(serial)) {
+        ws.terminate();
+        n++;
+      }
+    }
+    return n;
+  }
+
   // ---- outgoing --------------------------------------------------------------------------------
 
   private dial(l: Link): void {
@@ -216,7 +232,7 @@ export class Links {
       if (refusal) {
         this.o.log.warn({ peer: l.id, presented: who?.validatorId ?? null, reason: refusal }, 'dialed peer refused');
         ws.terminate();
-      }
+      } else if (who?.serial) this.serials.set(ws, who.serial);
     });
     ws.on('open', () => {
       if (l.ws !== ws || l.removed || !this.running) return;
@@ -271,7 +287,10 @@ export class Links {
       return refuseUpgrade(socket, 403);
     }
     try {
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.bindIncoming(ws, who.validatorId));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        if (who.serial) this.serials.set(ws, who.serial);
+        this.bindIncoming(ws, who.validatorId);
+      });
     } catch (err) {
       this.o.log.warn({ peer: who.validatorId, err: String(err) }, 'peer upgrade failed');
       socket.destroy();

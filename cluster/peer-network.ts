@@ -199,6 +199,12 @@ export class PeerNetwork implements PeerPort, HandlerRegistry {
     this.o.log.info({ peer: id }, 'peer removed');
   }
 
+  /** Closes live connections of peers whose certificate was revoked (they cannot reconnect: admission checks it). */
+  closeRevoked(isRevoked: (serial: string) => boolean): void {
+    const n = this.links.closeRevoked(isRevoked);
+    if (n) this.o.log.warn({ sockets: n }, 'closed peer connections of revoked certificates');
+  }
+
   acceptUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, who: PeerIdentity): void {
     this.links.accept(req, socket, head, who);
   }

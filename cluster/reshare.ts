@@ -18,7 +18,7 @@
 import { dealerConstantMatches, sumCommitments, type Group } from '../crypto/feldman.js';
 import type { Failure, Machine, MachineEvent, Step } from './drive.js';
 import type { EvidenceWire } from './evidence.js';
-import { ascendingIds, identityDigest, verifyAck, type KeyIdentity } from './key-certificate.js';
+import { ascendingIds, identityDigest, transitionMessage, verifyAck, verifyApproval, type KeyIdentity } from './key-certificate.js';
 import type { MessageSpec } from './peer-port.js';
 import { resharedData, type Sharing } from './sharing.js';
 
@@ -140,11 +140,11 @@ export interface ReshareRun {
   params: ReshareParams;
   evidence: EvidenceWire;
   key: OldKey;
-  /** The key record as it travels (a joining holder takes the public data from it). */
-  keyWire: unknown;
   old: Sharing;
   /** A holder's identity key, from its certificate (PEM) when given, else as known here. */
   identityOf: (id: number, certPem: unknown) => Uint8Array | undefined;
+  /** identityDigest of the generation being replaced: what the dealers' approvals name. */
+  fromDigest: string;
 }
 
 type Tag = 'deal' | 'finalize';
@@ -155,6 +155,8 @@ export interface ReshareState {
   waiting: number[];
   failed: Record<string, string>;
   dealt: Record<string, WireCommitments>;
+  /** dealer → its approval of the move (key-certificate.ts transitionMessage). */
+  approvals: Record<string, string>;
   proposal?: Proposal;
   signatures: Record<string, string>;
   certs: Record<string, string>;
@@ -165,10 +167,11 @@ export interface ReshareDone {
   digest: string;
   signatures: Record<string, string>;
   certs: Record<string, string>;
+  approvals: Record<string, string>;
 }
 
 export function startReshare(run: ReshareRun): Step<ReshareState, ReshareDone, Tag> {
-  const s: ReshareState = { run, phase: 'deal', waiting: [...run.params.dealers], failed: {}, dealt: {}, signatures: {}, certs: {} };
+  const s: ReshareState = { run, phase: 'deal', waiting: [...run.params.dealers], failed: {}, dealt: {}, approvals: {}, signatures: {}, certs: {} };
   const body = { params: run.params, evidence: run.evidence };
   return { state: s, send: run.params.dealers.map((to) => ({ to, type: RESHARE_MSG.deal.type, body, tag: 'deal' as const })) };
 }
@@ -187,9 +190,15 @@ function stepReshare(s: ReshareState, ev: MachineEvent<Tag>): Step<ReshareState,
   const p = s.run.params;
   if (ev.kind === 'failed') s.failed[ev.from] = ev.code ? `(${ev.code}) ${ev.reason}` : ev.reason;
   else if (s.phase === 'deal') {
-    const c = (ev.value as { commitments?: unknown } | null)?.commitments;
-    if (wellFormedCommitments(c, p)) s.dealt[ev.from] = c;
-    else s.failed[ev.from] = 'sent commitments of the wrong shape';
+    const v = (ev.value ?? {}) as { commitments?: unknown; approval?: unknown };
+    const pk = s.run.identityOf(ev.from, undefined);
+    const msg = transitionMessage(p.keyId, p.fromGeneration, s.run.fromDigest, p.generation, p.holders, p.threshold);
+    if (!wellFormedCommitments(v.commitments, p)) s.failed[ev.from] = 'sent commitments of the wrong shape';
+    else if (!pk || !verifyApproval(pk, msg, v.approval)) s.failed[ev.from] = 'did not approve the move (or signed badly)';
+    else {
+      s.dealt[ev.from] = v.commitments;
+      s.approvals[ev.from] = v.approval as string;
+    }
   } else {
     const v = (ev.value ?? {}) as { digest?: unknown; signature?: unknown; cert?: unknown };
     const pk = s.run.identityOf(ev.from, v.cert);
@@ -212,11 +221,11 @@ function stepReshare(s: ReshareState, ev: MachineEvent<Tag>): Step<ReshareState,
     }
     s.phase = 'finalize';
     s.waiting = [...p.holders];
-    const body = { params: p, key: s.run.keyWire, dealerCommitments: s.dealt, evidence: s.run.evidence };
+    const body = { params: p, dealerCommitments: s.dealt, evidence: s.run.evidence };
     return { state: s, send: p.holders.map((to) => ({ to, type: RESHARE_MSG.finalize.type, body, tag: 'finalize' as const })) };
   }
   s.phase = 'done';
-  return { state: s, send: [], done: { commitments: s.proposal!.commitments, digest: s.proposal!.digest, signatures: s.signatures, certs: s.certs } };
+  return { state: s, send: [], done: { commitments: s.proposal!.commitments, digest: s.proposal!.digest, signatures: s.signatures, certs: s.certs, approvals: s.approvals } };
 }
 
 export const reshareMachine: Machine<ReshareState, ReshareDone, Tag> = { step: stepReshare };

@@ -26,12 +26,14 @@ import {
   type EvidenceWire,
 } from '../cluster/evidence.js';
 import type { Caller, Role } from '../rpc/methods.js';
+import { decodeBase64Strict } from '../rpc/params.js';
 import { NodeError } from './errors.js';
 import type { KeyRecord } from './keys/key-record.js';
 
 /** How far a request's timestamp may be from this validator's clock. */
 export const REQUEST_WINDOW_MS = 5 * 60_000;
 const REPLAY_MAX = 200_000;
+const VOUCHES_PER_VALIDATOR = 20_000;
 const CERT_CACHE_MAX = 1_024;
 
 export interface AuthorityOptions {
@@ -60,6 +62,8 @@ export class Authority {
   private readonly now: () => number;
   private readonly certs = new Map<string, Signer | string>();
   private readonly replay = new Map<string, { from: number; session: string; until: number }>();
+  /** Replay-cache entries per vouching validator. */
+  private readonly vouches = new Map<number, number>();
 
   constructor(private readonly o: AuthorityOptions) {
     this.now = o.now ?? Date.now;
@@ -84,6 +88,7 @@ export class Authority {
       if (caller.transport === 'mtls' && (caller.role !== a.role || caller.name !== a.actor.slice(a.role.length + 1))) {
         throw new NodeError('ERR_UNAUTHENTICATED', `the request is signed by ${a.actor} but the connection is ${caller.role}:${caller.name}`);
       }
+      if (a.aud !== this.o.selfId) throw new NodeError('ERR_UNAUTHENTICATED', `the request is signed for validator ${a.aud}, and this is validator ${this.o.selfId}`);
       return ev;
     }
     if (!this.o.acceptUnsigned) {
@@ -102,6 +107,8 @@ export class Authority {
   /** The Dispatcher hook: fresh evidence, used in one session of one coordinator only. */
   authorize(raw: unknown, ctx: { from: number; session: string }): Authorization {
     const a = this.check(raw, ctx.from, { fresh: true });
+    // Only the validator the client called may use its request with holders (evidence.ts).
+    if (a.signed && a.aud !== ctx.from) throw new NodeError('ERR_FORBIDDEN', `${a.actor} sent this request to validator ${a.aud}, not to validator ${ctx.from}`);
     const key = a.signed ? `${a.actor}:${a.nonce}` : `v${a.by}:${a.nonce}`;
     const now = this.now();
     const seen = this.replay.get(key);
@@ -111,7 +118,13 @@ export class Authority {
     if (!seen) {
       if (this.replay.size >= REPLAY_MAX) this.prune(now);
       if (this.replay.size >= REPLAY_MAX) throw new NodeError('ERR_UNAVAILABLE', 'busy: too many recent requests; retry shortly');
+      // One validator's vouchers may fill only a share of the cache (it can make them up at will).
+      if (!a.signed && (this.vouches.get(ctx.from) ?? 0) >= VOUCHES_PER_VALIDATOR) {
+        this.prune(now);
+        if ((this.vouches.get(ctx.from) ?? 0) >= VOUCHES_PER_VALIDATOR) throw new NodeError('ERR_UNAVAILABLE', `busy: too many recent requests vouched for by validator ${ctx.from}; retry shortly`);
+      }
       this.replay.set(key, { from: ctx.from, session: ctx.session, until: a.ts + 2 * REQUEST_WINDOW_MS });
+      if (!a.signed) this.vouches.set(ctx.from, (this.vouches.get(ctx.from) ?? 0) + 1);
     }
     return a;
   }
@@ -141,8 +154,8 @@ export class Authority {
     const ref = a.params.keyId ?? a.params.id ?? a.params.key_id;
     if (ref !== key.id && ref !== key.name) throw new NodeError('ERR_FORBIDDEN', `the request names another key than ${key.id}`);
     if (use.message !== undefined) {
-      const m = a.params.message;
-      if (typeof m !== 'string' || Buffer.compare(Buffer.from(m, 'base64'), Buffer.from(use.message)) !== 0) {
+      const m = typeof a.params.message === 'string' ? decodeBase64Strict(a.params.message) : null;
+      if (!m || Buffer.compare(Buffer.from(m), Buffer.from(use.message)) !== 0) {
         throw new NodeError('ERR_FORBIDDEN', 'the request asked to sign another message');
       }
     }
@@ -167,7 +180,7 @@ export class Authority {
     if (!verifyRequestSignature(ev.method, ev.params, auth, signer.key)) throw new NodeError('ERR_UNAUTHENTICATED', `the request signature of ${signer.role}:${signer.name} does not verify`);
     const actor = `${signer.role}:${signer.name}`;
     this.requireRole(ev.method, signer.role, actor);
-    return { method: ev.method, params: ev.params, actor, role: signer.role, signed: true, by: this.o.selfId, ts: auth.ts, nonce: auth.nonce, evidence: ev };
+    return { method: ev.method, params: ev.params, actor, role: signer.role, signed: true, by: this.o.selfId, ts: auth.ts, nonce: auth.nonce, aud: auth.aud, evidence: ev };
   }
 
   /** A client or admin certificate of this cluster with a request-signing key (cached). */
@@ -203,6 +216,10 @@ export class Authority {
   }
 
   private prune(now: number): void {
-    for (const [k, v] of this.replay) if (v.until <= now) this.replay.delete(k);
+    for (const [k, v] of this.replay) {
+      if (v.until > now) continue;
+      this.replay.delete(k);
+      if (k.startsWith('v')) this.vouches.set(v.from, Math.max(0, (this.vouches.get(v.from) ?? 1) - 1));
+    }
   }
 }

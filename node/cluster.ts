@@ -48,7 +48,7 @@ export class Cluster implements ClusterKeys {
     this.signing = new ThresholdSigning(deps);
     this.gathering = new ShareGathering(deps);
     this.resharing = new Resharing(deps, this.replication);
-    this.sync = new KeySync(deps);
+    this.sync = new KeySync(deps, this.replication);
     this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
     this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.sync);
   }

@@ -18,6 +18,7 @@ import { isExposedError } from '../rpc/errors.js';
 import { Authority } from './authority.js';
 import { Cluster } from './cluster.js';
 import { Membership } from './ceremonies/membership.js';
+import { checkCreationEvidence } from './ceremonies/requests.js';
 import type { NodeConfig } from './config/config.js';
 import { Certifier } from './keys/certified.js';
 import { KeyService } from './keys/key-service.js';
@@ -124,6 +125,9 @@ export class Validator {
       certificatePem: tls.cert.toString('utf8'),
       pinned: (id) => (id === config.id ? selfIdentity : membership.identityOf(id)),
       fromCertificate: (pem) => validatorIdentityOf(pem, caCert, true),
+      isRevoked: (serial) => membership.isRevoked(serial),
+      checkCreation: (rec, ev, from) =>
+        checkCreationEvidence((e, by) => authority.check(e, by, { fresh: false }), rec, ev, from, { members: membership.addresses(), defaults: config.cluster }),
       now: Date.now,
     });
     cluster = new Cluster(
@@ -143,7 +147,7 @@ export class Validator {
       network,
       membership,
     );
-    membership.attach(network, { add: (p) => network.addPeer(p), remove: (id) => network.removePeer(id) }, authority);
+    membership.attach(network, { add: (p) => network.addPeer(p), remove: (id) => network.removePeer(id), closeRevoked: (r) => network.closeRevoked(r) }, authority);
     return { cluster, network };
   }
 

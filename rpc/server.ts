@@ -92,7 +92,7 @@ export function isLoopbackAddress(addr: string | undefined): boolean {
   return a.startsWith('127.');
 }
 
-type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: string };
+type AuthResult = { ok: true; identity: Identity; serial?: string } | { ok: false; reason: string };
 
 function jsonBody(o: unknown): string {
   return JSON.stringify(o);
@@ -281,6 +281,8 @@ export class RpcServer {
 
   private authTls(socket: TLSSocket): AuthResult {
     const cached = this.identities.get(socket);
+    // Revocation is checked on every request, so a kept-alive connection ends with its certificate.
+    if (cached?.ok && cached.serial && this.opts.isRevoked?.(cached.serial)) return { ok: false, reason: 'the client certificate is revoked' };
     if (cached) return cached;
     let result: AuthResult;
     if (!socket.authorized) {
@@ -300,7 +302,7 @@ export class RpcServer {
       } catch (e) {
         this.opts.onError(e, { expected: false });
       }
-      result = identity ? { ok: true, identity } : { ok: false, reason: 'certificate carries no K-Chain role' };
+      result = identity ? { ok: true, identity, serial: String(cert.serialNumber ?? '').toUpperCase() } : { ok: false, reason: 'certificate carries no K-Chain role' };
     }
     this.identities.set(socket, result);
     return result;

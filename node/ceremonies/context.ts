@@ -38,3 +38,8 @@ export const sortNum = (a: number, b: number) => a - b;
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** What holders compare a client's request with (node/ceremonies/requests.ts). */
+export function requestContext(d: CeremonyDeps): { members: readonly { id: number; address: string }[]; defaults: { threshold: number; totalShares: number } } {
+  return { members: d.memberAddresses(), defaults: d.defaults };
+}

@@ -25,10 +25,11 @@ import { blsDealtData, dealtData, secretToConstants } from '../../cluster/sharin
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import type { Settled } from '../../cluster/peer-port.js';
 import { NodeError } from '../errors.js';
+import { validateName } from '../keys/validation.js';
 import { chooseHolders } from '../keys/holders.js';
 import { identityOf, newRecord, sameIdentity, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
-import { crashAt, errorText, type CeremonyDeps } from './context.js';
+import { crashAt, errorText, requestContext, type CeremonyDeps } from './context.js';
 import type { Replication } from './replication.js';
 import { checkCreate, checkDistribute, policyOf } from './requests.js';
 import type { Sweepable } from './sweeper.js';
@@ -217,12 +218,13 @@ export class Dealing implements Sweepable {
     const members = this.d.port.members();
     if (!rec.distributed || rec.status !== 'pending' || rec.generation !== 1 || rec.certificate !== null) throw new NodeError('ERR_INVALID_PARAMS', 'malformed dealt key');
     if (!rec.holders.includes(self)) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not a holder of that key');
+    validateName(rec.name);
     const strangers = rec.holders.filter((h) => !members.includes(h));
     if (strangers.length) throw new NodeError('ERR_FORBIDDEN', `validators ${strangers.join(', ')} are not members of this cluster`);
     if (rec.threshold === null || rec.threshold < 2 || rec.threshold > rec.holders.length || rec.totalShares !== rec.holders.length) throw new NodeError('ERR_INVALID_PARAMS', 'malformed threshold');
     if (ALGORITHMS[rec.algorithm].thresholdSupport) throw new NodeError('ERR_INVALID_PARAMS', `${rec.algorithm} keys are made by DKG, not dealt`);
-    if (auth.method === 'kchain.createKey') checkCreate(auth, rec, this.d.memberAddresses());
-    else checkDistribute(auth, rec, this.d.memberAddresses());
+    if (auth.method === 'kchain.createKey') checkCreate(auth, rec, requestContext(this.d));
+    else checkDistribute(auth, rec, requestContext(this.d));
     if (rec.policy !== policyOf(auth)) throw new NodeError('ERR_FORBIDDEN', 'the key policy does not follow from the request');
     const sharing = sharingOfKey(rec);
     const c0 = sharing.commitments[0]![0]!;

@@ -20,7 +20,7 @@
  */
 import { ALGORITHMS } from '../../crypto/algorithms.js';
 import { randomBytes, wipe } from '../../crypto/bytes.js';
-import { newKeyId } from '../../crypto/key-id.js';
+import { isKeyId, newKeyId } from '../../crypto/key-id.js';
 import {
   DKG_MSG as TYPES,
   abortCoordinator,
@@ -43,7 +43,7 @@ import { NodeError, type NodeErrorCode } from '../errors.js';
 import { chooseHolders } from '../keys/holders.js';
 import { identityOf, sameIdentity, type KeyPolicy, type KeyRecord } from '../keys/key-record.js';
 import { keyFromWire, keyToWire } from '../keys/key-wire.js';
-import { errorText, sortNum, type CeremonyDeps } from './context.js';
+import { errorText, requestContext, sortNum, type CeremonyDeps } from './context.js';
 import { unheard } from './dealing.js';
 import { draftRecord, parseDraft, type KeyDraft } from './dkg-record.js';
 import type { Replication } from './replication.js';
@@ -199,7 +199,7 @@ export class Dkg implements Sweepable {
 
   private onRound1(b: { params?: unknown; context?: unknown }, ctx: PeerCtx): unknown {
     const params = b?.params as DkgParams;
-    if (!params || typeof params !== 'object' || params.coordinator !== ctx.from || params.session !== ctx.session || params.session !== `dkg:${params.keyId}`) {
+    if (!params || typeof params !== 'object' || params.coordinator !== ctx.from || params.session !== ctx.session || params.session !== `dkg:${params.keyId}` || !isKeyId(params.keyId)) {
       throw new NodeError('ERR_INVALID_PARAMS', 'malformed DKG start');
     }
     // Cheap checks first: a stranger's ceremony costs no cryptography (issue 12 §5).
@@ -217,7 +217,7 @@ export class Dkg implements Sweepable {
     const draft = parseDraft((b.context as { draft?: unknown } | null)?.draft, params.keyId);
     const auth = ctx.auth!;
     const policy = policyOf(auth);
-    checkCreate(auth, { name: draft.name, algorithm: params.algorithm, threshold: params.threshold, holders: params.holders, policy }, this.d.memberAddresses());
+    checkCreate(auth, { name: draft.name, algorithm: params.algorithm, threshold: params.threshold, holders: params.holders, policy }, requestContext(this.d));
     const byName = this.d.store.keys.getByName(draft.name);
     if (byName) throw new NodeError(byName.status === 'pending' ? 'ERR_CONFLICT' : 'ERR_KEY_EXISTS', byName.status === 'pending' ? `name "${draft.name}" is being created by another ceremony` : `a key named "${draft.name}" already exists`);
     if (this.d.store.keys.get(params.keyId)) throw new NodeError('ERR_KEY_EXISTS', `key ${params.keyId} already exists here`);

@@ -5,11 +5,12 @@
  * Every record is applied only through its certificate (node/keys/certified.ts), and a copied key's
  * name must be the one its createKey request — or its latest signed update — named.
  */
+import { isKeyId } from '../../crypto/key-id.js';
 import { parseCertificate } from '../../cluster/key-certificate.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
-import { keyFromWire } from '../keys/key-wire.js';
 import { errorText, type CeremonyDeps } from './context.js';
-import { REPLICATION_MSG, parseMeta } from './replication.js';
+import type { KeyRecord } from '../keys/key-record.js';
+import { parseMeta, type Replication } from './replication.js';
 import type { Sweepable } from './sweeper.js';
 
 export const SYNC_MSG = {
@@ -19,12 +20,16 @@ export const SYNC_MSG = {
 /** meta key: set once this validator has copied the cluster's keys from a peer (first sync). */
 const SYNCED_META = 'keys-synced-at';
 const SYNC_EVERY_MS = 15_000;
+const MAX_PER_SYNC = 10_000;
 
 export class KeySync implements Sweepable {
   readonly name = 'key-sync';
   private lastSync = 0;
 
-  constructor(private readonly d: CeremonyDeps) {
+  constructor(
+    private readonly d: CeremonyDeps,
+    private readonly replication: Replication,
+  ) {
     d.port.handle(SYNC_MSG.generations, () => {
       const out: Record<string, number> = {};
       for (const k of this.d.store.keys.all()) if (k.distributed && k.status !== 'pending' && k.certificate) out[k.id] = k.generation;
@@ -51,26 +56,24 @@ export class KeySync implements Sweepable {
     // Later syncs do not copy missing keys: a key missing here then was deleted here, and must not
     // come back from a peer that missed the delete.
     const firstSync = this.d.store.getMeta(SYNCED_META) === undefined;
-    for (const [keyId, gen] of Object.entries(r?.keys ?? {}).slice(0, 100_000)) {
+    // Bounded per round (a peer's list costs this validator one request per key it lacks).
+    for (const [keyId, gen] of Object.entries(r?.keys ?? {}).slice(0, MAX_PER_SYNC)) {
       const mine = this.d.store.keys.get(keyId);
-      if (!Number.isSafeInteger(gen) || (mine ? gen <= mine.generation : !firstSync)) continue;
+      if (!Number.isSafeInteger(gen) || !isKeyId(keyId) || (mine ? gen <= mine.generation : !firstSync || this.d.store.history.deleted(keyId))) continue;
       await this.learnFrom(peer, keyId).catch((e) => this.d.log.warn({ keyId, peer, err: errorText(e) }, 'could not apply a key record learned from a peer'));
     }
     if (firstSync) this.d.store.setMeta(SYNCED_META, String(this.d.now()));
   }
 
   private async learnFrom(peer: number, keyId: string): Promise<void> {
-    const r = await this.d.port.request<{ key: unknown; metaEvidence?: unknown }>(peer, REPLICATION_MSG.record.type, { keyId }, { session: `record:${keyId}` });
-    if (!r?.key) return;
-    const rec = keyFromWire(r.key);
-    if (rec.id !== keyId || rec.status === 'pending') return;
-    const mine = this.d.store.keys.get(keyId);
-    if (!mine && !this.nameVouched(rec.id, rec.name, rec.certificate, r.metaEvidence, peer)) {
+    const had = this.d.store.keys.get(keyId);
+    const named = (rec: KeyRecord, metaEvidence: unknown) => {
+      if (this.nameVouched(rec.id, rec.name, rec.certificate, metaEvidence, peer)) return true;
       this.d.log.warn({ keyId, peer }, 'a peer served a key under a name no signed request gave it; not copied');
-      return;
-    }
-    if (this.d.certifier.apply(rec, peer, 'key.learned').applied) {
-      this.d.log.info({ keyId, peer, generation: rec.generation }, mine ? 'caught up on a key generation missed while away' : 'copied the record of a key created before this validator joined');
+      return false;
+    };
+    if (await this.replication.learnFrom(peer, keyId, named)) {
+      this.d.log.info({ keyId, peer, generation: this.d.store.keys.get(keyId)?.generation }, had ? 'caught up on a key generation missed while away' : 'copied the record of a key created before this validator joined');
     }
   }
 

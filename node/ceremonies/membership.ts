@@ -50,6 +50,8 @@ export interface MembershipDocument {
 export interface MemberSink {
   add(p: { id: number; address: string }): void;
   remove(id: number): void;
+  /** Closes live connections whose certificate is revoked now. */
+  closeRevoked?(isRevoked: (serial: string) => boolean): void;
 }
 
 const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]{1,253}):([0-9]{1,5})$/;
@@ -169,6 +171,7 @@ export class Membership {
     const removed = [...before.keys()].filter((id) => id !== this.o.selfId && !next.members.some((m) => m.id === id));
     for (const r of rows) if (r.status === 'active') this.sink?.add({ id: r.id, address: r.address });
     for (const id of removed) this.sink?.remove(id);
+    this.sink?.closeRevoked?.((serial) => this.isRevoked(serial));
     if (!next.members.some((m) => m.id === this.o.selfId)) {
       this.o.log.error({ epoch: next.epoch }, 'this validator was removed from the cluster: it no longer talks to the others');
       for (const r of rows) this.sink?.remove(r.id);

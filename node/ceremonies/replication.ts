@@ -15,6 +15,7 @@
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import { parseCertificate } from '../../cluster/key-certificate.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
+import { REQUEST_WINDOW_MS } from '../authority.js';
 import { NodeError } from '../errors.js';
 import { SETTABLE_STATUSES, type KeyRecord, type KeyStatus } from '../keys/key-record.js';
 import { keyFromWire, keyToWire } from '../keys/key-wire.js';
@@ -38,8 +39,13 @@ interface Deferred {
   validators: number[];
 }
 
+/** Generations a validator walks through at once when it catches up on a key. */
+const MAX_CHAIN = 256;
+
 export class Replication implements Sweepable {
   readonly name = 'replication';
+  /** Requests by key name applied here lately: signer:nonce → the key they were applied to. */
+  private readonly byName = new Map<string, { keyId: string; until: number }>();
 
   constructor(private readonly d: CeremonyDeps) {
     d.port.handle(REPLICATION_MSG.replicate, (b, ctx) => this.onReplicate(b, ctx.from));
@@ -47,6 +53,11 @@ export class Replication implements Sweepable {
     d.port.handle(REPLICATION_MSG.delete, (b, ctx) => this.onDelete(b, ctx.auth!));
     d.port.handle(REPLICATION_MSG.record, (b) => {
       const key = this.d.store.keys.get(String(b?.keyId ?? ''));
+      if (key && Number.isSafeInteger(b?.generation) && b.generation !== key.generation) {
+        // A past generation, for a validator walking the chain of approvals.
+        const past = this.d.store.history.get(key.id, b.generation);
+        return { key: past ? JSON.parse(past) : null, metaEvidence: null };
+      }
       return { key: key ? keyToWire(key) : null, metaEvidence: key ? this.d.store.keys.metaEvidence(key.id) : null };
     });
   }
@@ -134,8 +145,7 @@ export class Replication implements Sweepable {
   /** Applies what an updateKey request says, if it is newer than the last one applied here. */
   applyUpdate(key: KeyRecord, a: Authorization): KeyRecord {
     if (a.method !== 'kchain.updateKey' || a.role !== 'admin') throw new NodeError('ERR_FORBIDDEN', `${a.actor} did not ask for a key update`);
-    const ref = a.params.id ?? a.params.keyId ?? a.params.key_id;
-    if (ref !== key.id && ref !== key.name) throw new NodeError('ERR_FORBIDDEN', 'the update request names another key');
+    requestFor(a, key, 'update', this.byName, this.d.now());
     if (key.policy === 'signed' && !a.signed) throw new NodeError('ERR_FORBIDDEN', `key ${key.id} accepts client-signed requests only; ${a.actor} did not sign`);
     const meta = parseMeta(this.d.store.keys.metaEvidence(key.id));
     if (a.ts <= meta.ts) return key; // an older update arrived late: the newer one stands
@@ -176,8 +186,7 @@ export class Replication implements Sweepable {
     const key = this.d.store.keys.get(keyId);
     if (!key) return { deletedShares: 0 };
     if (a.method !== 'kchain.deleteKey' || a.role !== 'admin') throw new NodeError('ERR_FORBIDDEN', `${a.actor} did not ask to delete a key`);
-    const ref = a.params.id ?? a.params.keyId ?? a.params.key_id;
-    if (ref !== key.id && ref !== key.name) throw new NodeError('ERR_FORBIDDEN', 'the delete request names another key');
+    requestFor(a, key, 'delete', this.byName, this.d.now());
     if (key.policy === 'signed' && !a.signed) throw new NodeError('ERR_FORBIDDEN', `key ${key.id} accepts client-signed requests only; ${a.actor} did not sign`);
     const r = this.d.store.deleteKey(keyId);
     this.d.store.record({ actor: `${a.actor} via validator:${a.by}`, action: 'key.delete', keyId, outcome: 'ok', detail: `${r.deletedShares} share(s) destroyed` }, this.d.now());
@@ -188,11 +197,7 @@ export class Replication implements Sweepable {
   async learnCertified(keyId: string): Promise<boolean> {
     for (const peer of this.d.port.members().filter((m) => m !== this.d.selfId && this.d.port.live(m))) {
       try {
-        const r = await this.d.port.request<{ key: unknown }>(peer, REPLICATION_MSG.record.type, { keyId }, { session: `record:${keyId}` });
-        if (!r?.key) continue;
-        const rec = keyFromWire(r.key);
-        if (rec.id !== keyId || rec.status === 'pending' || !rec.certificate) continue;
-        if (this.d.certifier.apply(rec, peer, 'key.learned').applied) {
+        if (await this.learnFrom(peer, keyId)) {
           this.d.log.info({ keyId, peer }, 'learned a certified key record from a peer');
           return true;
         }
@@ -201,6 +206,33 @@ export class Replication implements Sweepable {
       }
     }
     return false;
+  }
+
+  /**
+   * Learns key `keyId` from `peer`: its current certified record and, when this validator is more
+   * than one generation behind (or has never had the key), every generation in between, each
+   * applied only if it follows from the one before (node/keys/certified.ts). `accept` may refuse a
+   * key new here (the name check of a first sync). True if anything changed here.
+   */
+  async learnFrom(peer: number, keyId: string, accept?: (rec: KeyRecord, metaEvidence: unknown) => boolean): Promise<boolean> {
+    const ask = (generation?: number) => this.d.port.request<{ key: unknown; metaEvidence?: unknown }>(peer, REPLICATION_MSG.record.type, { keyId, ...(generation ? { generation } : {}) }, { session: `record:${keyId}` });
+    const top = await ask();
+    if (!top?.key) return false;
+    const rec = keyFromWire(top.key);
+    if (rec.id !== keyId || rec.status === 'pending' || !rec.certificate) return false;
+    const mine = this.d.store.keys.get(keyId);
+    if (!mine && accept && !accept(rec, top.metaEvidence)) return false;
+    const from = mine?.distributed ? mine.generation + 1 : 1;
+    if (rec.generation - from > MAX_CHAIN) throw new NodeError('ERR_UNAVAILABLE', `key ${keyId} is ${rec.generation - from} generations ahead; too many to walk at once`);
+    let changed = false;
+    for (let g = from; g < rec.generation; g++) {
+      const past = await ask(g);
+      if (!past?.key) throw new NodeError('ERR_CONFLICT', `validator ${peer} does not have generation ${g} of key ${keyId}`);
+      const step = keyFromWire(past.key);
+      if (step.id !== keyId || step.generation !== g) throw new NodeError('ERR_PEER_FAILED', `validator ${peer} served another record for generation ${g} of key ${keyId}`, { validators: [peer] });
+      changed = this.d.certifier.apply(step, peer, 'key.learned').applied || changed;
+    }
+    return this.d.certifier.apply(rec, peer, 'key.learned').applied || changed;
   }
 
   // ---- sweep ---------------------------------------------------------------------------------
@@ -227,6 +259,24 @@ export class Replication implements Sweepable {
       }
     }
   }
+}
+
+/**
+ * A lasting request (delete, update) names this key: by id, or by name if it was made after the key
+ * — an old request by name must not hit a later key that took the name (these requests have no
+ * freshness window; they may be delivered late).
+ */
+function requestFor(a: Authorization, key: KeyRecord, what: string, byName: Map<string, { keyId: string; until: number }>, now: number): void {
+  const ref = a.params.id ?? a.params.keyId ?? a.params.key_id;
+  if (ref === key.id) return;
+  if (ref !== key.name) throw new NodeError('ERR_FORBIDDEN', `the ${what} request names another key`);
+  // Clocks differ by up to the request window; within it, a request by name applies to one key only.
+  if (a.ts < key.createdAt - REQUEST_WINDOW_MS) throw new NodeError('ERR_FORBIDDEN', `the ${what} request names "${key.name}" but was made before this key was created`);
+  const nonce = `${a.actor}:${a.nonce}`;
+  const first = byName.get(nonce);
+  if (first && first.until > now && first.keyId !== key.id) throw new NodeError('ERR_FORBIDDEN', `the ${what} request by name was already applied to another key named "${key.name}"`);
+  if (byName.size >= 10_000) for (const [k, v] of byName) if (v.until <= now) byName.delete(k);
+  if (byName.size < 10_000) byName.set(nonce, { keyId: key.id, until: now + 2 * REQUEST_WINDOW_MS });
 }
 
 /** A key new to this validator carries the name its createKey request named (distributed keys dealt from a local key carry the coordinator's). */

@@ -11,6 +11,13 @@ import type { KeyPolicy, KeyRecord } from '../keys/key-record.js';
 
 export type Members = readonly { id: number; address: string }[];
 
+/** What a holder compares a request with: the members (to resolve named validators) and the cluster's defaults. */
+export interface RequestContext {
+  members: Members;
+  /** cluster.threshold / cluster.totalShares: what a createKey that names no sizes means. */
+  defaults: { threshold: number; totalShares: number };
+}
+
 const refuse = (why: string) => new NodeError('ERR_FORBIDDEN', `the request does not match the ceremony: ${why}`);
 
 /** The first of `names` present in params (camelCase and snake_case spellings). */
@@ -36,7 +43,7 @@ function requireAdmin(a: Authorization): void {
 }
 
 /** createKey: name, algorithm, threshold, size and named validators as asked; the policy follows. */
-export function checkCreate(a: Authorization, rec: Pick<KeyRecord, 'name' | 'algorithm' | 'threshold' | 'holders' | 'policy'>, members: Members): void {
+export function checkCreate(a: Authorization, rec: Pick<KeyRecord, 'name' | 'algorithm' | 'threshold' | 'holders' | 'policy'>, ctx: RequestContext): void {
   if (a.method !== 'kchain.createKey') throw refuse(`it is ${a.method}, not kchain.createKey`);
   requireAdmin(a);
   const p = a.params;
@@ -48,26 +55,28 @@ export function checkCreate(a: Authorization, rec: Pick<KeyRecord, 'name' | 'alg
     throw refuse('an unknown algorithm');
   }
   if (alg !== rec.algorithm) throw refuse('another algorithm');
-  checkSizes(a, rec.threshold ?? 0, rec.holders, ['threshold'], ['totalShares', 'total_shares'], ['validators'], members);
+  checkSizes(a, rec.threshold ?? 0, rec.holders, ['threshold'], ['totalShares', 'total_shares'], ['validators'], ctx, ctx.defaults);
   if (policyOf(a) !== rec.policy) throw refuse(`policy ${rec.policy} for a ${a.signed ? 'signed' : 'vouched'} request`);
 }
 
 /** distributeKey: this key, the threshold, size and validators asked for. */
-export function checkDistribute(a: Authorization, rec: Pick<KeyRecord, 'id' | 'name' | 'threshold' | 'holders' | 'policy'>, members: Members): void {
+export function checkDistribute(a: Authorization, rec: Pick<KeyRecord, 'id' | 'name' | 'threshold' | 'holders' | 'policy'>, ctx: RequestContext): void {
   if (a.method !== 'kchain.distributeKey') throw refuse(`it is ${a.method}, not kchain.distributeKey`);
   requireAdmin(a);
   const ref = param(a.params, ['keyId', 'key_id']);
   if (ref !== rec.id && ref !== rec.name) throw refuse('another key');
-  checkSizes(a, rec.threshold ?? 0, rec.holders, ['threshold'], ['totalParts', 'totalShares', 'total_parts', 'total_shares'], ['validators'], members);
+  checkSizes(a, rec.threshold ?? 0, rec.holders, ['threshold'], ['totalParts', 'totalShares', 'total_parts', 'total_shares'], ['validators'], ctx);
   if (policyOf(a) !== rec.policy) throw refuse(`policy ${rec.policy} for a ${a.signed ? 'signed' : 'vouched'} request`);
 }
 
 /**
  * reshareKey: a refresh (same holders, same threshold) needs any evidence for this key that its
  * policy accepts; a new threshold or a new holder set needs an admin-signed request that asked for
- * exactly that (issue 12 §2), so t−1 validators cannot appoint themselves holders.
+ * exactly that (issue 12 §2), so t−1 validators cannot appoint themselves holders. What the request
+ * leaves out means "as now": no newTotalParts keeps the number of holders, no newValidators keeps
+ * the current holders (a larger set only adds validators, a smaller one only drops some).
  */
-export function checkReshare(a: Authorization, key: KeyRecord, next: { holders: readonly number[]; threshold: number }, members: Members): void {
+export function checkReshare(a: Authorization, key: KeyRecord, next: { holders: readonly number[]; threshold: number }, ctx: RequestContext): void {
   if (a.method !== 'kchain.reshareKey') throw refuse(`it is ${a.method}, not kchain.reshareKey`);
   requireAdmin(a);
   const ref = param(a.params, ['keyId', 'key_id']);
@@ -80,10 +89,17 @@ export function checkReshare(a: Authorization, key: KeyRecord, next: { holders: 
   }
   const t = intParam(a.params, ['newThreshold', 'new_threshold']) || key.threshold!;
   if (t !== next.threshold) throw refuse(`threshold ${next.threshold}, asked for ${t}`);
-  const n = intParam(a.params, ['newTotalParts', 'new_total', 'new_total_parts']);
-  if (n && n !== next.holders.length) throw refuse(`${next.holders.length} holders, asked for ${n}`);
-  const named = resolveValidatorList(param(a.params, ['newValidators', 'new_validators']), members, 'newValidators');
-  if (named && !sameSet(named, next.holders)) throw refuse('other holders than the request names');
+  const named = resolveValidatorList(param(a.params, ['newValidators', 'new_validators']), ctx.members, 'newValidators');
+  const n = intParam(a.params, ['newTotalParts', 'new_total', 'new_total_parts']) || named?.length || key.holders.length;
+  if (n !== next.holders.length) throw refuse(`${next.holders.length} holders, asked for ${n}`);
+  if (named) {
+    if (!sameSet(named, next.holders)) throw refuse('other holders than the request names');
+    return;
+  }
+  const members = ctx.members.map((m) => m.id);
+  const staying = key.holders.filter((h) => members.includes(h));
+  const ok = n >= staying.length ? staying.every((h) => next.holders.includes(h)) : next.holders.every((h) => key.holders.includes(h));
+  if (!ok) throw refuse('the request names no validators, so the new holders must keep (or only drop) the current ones');
 }
 
 function checkSizes(
@@ -93,14 +109,31 @@ function checkSizes(
   tNames: readonly string[],
   nNames: readonly string[],
   vNames: readonly string[],
-  members: Members,
+  ctx: RequestContext,
+  defaults?: { threshold: number; totalShares: number },
 ): void {
-  const wantT = intParam(a.params, tNames);
-  if (wantT && wantT !== t) throw refuse(`threshold ${t}, asked for ${wantT}`);
-  const wantN = intParam(a.params, nNames);
-  if (wantN && wantN !== holders.length) throw refuse(`${holders.length} holders, asked for ${wantN}`);
-  const named = resolveValidatorList(param(a.params, vNames), members, vNames[0]!);
+  // Absent sizes mean the cluster's defaults (createKey), never "whatever the coordinator picks".
+  const named = resolveValidatorList(param(a.params, vNames), ctx.members, vNames[0]!);
+  const wantN = intParam(a.params, nNames) || named?.length || defaults?.totalShares || 0;
+  const wantT = intParam(a.params, tNames) || (defaults ? Math.min(defaults.threshold, wantN) : 0);
+  if (wantT !== t) throw refuse(`threshold ${t}, asked for ${wantT || 'none'}`);
+  if (wantN !== holders.length) throw refuse(`${holders.length} holders, asked for ${wantN || 'none'}`);
   if (named && !sameSet(named, holders)) throw refuse('other holders than the request names');
+}
+
+/**
+ * A key new to this validator (replication, a joiner's sync): the request in its certificate must be
+ * a createKey or distributeKey this validator verifies itself and that matches the record, and every
+ * holder must be a member.
+ */
+export function checkCreationEvidence(check: (ev: unknown, from: number) => Authorization, rec: KeyRecord, evidence: unknown, from: number, ctx: RequestContext): void {
+  if (evidence === undefined) throw new NodeError('ERR_FORBIDDEN', `key ${rec.id} carries no request that created it`);
+  const a = check(evidence, from);
+  if (a.method === 'kchain.createKey') checkCreate(a, rec, ctx);
+  else if (a.method === 'kchain.distributeKey') checkDistribute(a, rec, ctx);
+  else throw refuse(`key ${rec.id} was made by ${a.method}, not createKey or distributeKey`);
+  const strangers = rec.holders.filter((h) => !ctx.members.some((m) => m.id === h));
+  if (strangers.length) throw new NodeError('ERR_FORBIDDEN', `key ${rec.id} names validators ${strangers.join(', ')}, which are not members here`);
 }
 
 /** The key a request names (by id or name), checked against the one a ceremony is about. */

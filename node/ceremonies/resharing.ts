@@ -22,9 +22,10 @@ import { drive } from '../../cluster/drive.js';
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import { RESHARE_MSG, badDealers, checkParams, decodeCommitments, proposal, reshareMachine, sameParams, startReshare, wellFormedCommitments, type ReshareParams, type WireCommitments } from '../../cluster/reshare.js';
 import { NodeError } from '../errors.js';
+import { identityDigest } from '../../cluster/key-certificate.js';
 import { identityOf, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field, keyFromWire, keyToWire, type WireKey } from '../keys/key-wire.js';
-import { crashAt, errorText, sortNum, type CeremonyDeps } from './context.js';
+import { crashAt, errorText, requestContext, sortNum, type CeremonyDeps } from './context.js';
 import { unheard } from './dealing.js';
 import type { Replication } from './replication.js';
 import { checkReshare } from './requests.js';
@@ -129,7 +130,7 @@ export class Resharing implements Sweepable {
       const out = await drive(
         this.d.port,
         reshareMachine,
-        startReshare({ params, evidence, key: identityOf(key), keyWire: keyToWire(key), old: sharing, identityOf: (id, pem) => this.d.certifier.identityFor(id, pem) }),
+        startReshare({ params, evidence, key: identityOf(key), old: sharing, identityOf: (id, pem) => this.d.certifier.identityFor(id, pem), fromDigest: identityDigest(identityOf(key)) }),
         { session: params.session, onStep: (s) => s.state.phase === 'finalize' && s.send.length && crashAt(this.d, 'coordinator-dealt') },
       );
       if (!out.done) {
@@ -138,7 +139,7 @@ export class Resharing implements Sweepable {
         throw new NodeError('ERR_PEER_FAILED', f.message, { validators: f.validators });
       }
       const next: KeyRecord = { ...key, generation: params.generation, threshold: t, totalShares: holders.length, holders, commitments: out.done.commitments, updatedAt: this.d.now(), certificate: null };
-      next.certificate = this.d.certifier.certificate(next, out.done.signatures, out.done.certs, evidence);
+      next.certificate = this.d.certifier.certificate(next, out.done.signatures, out.done.certs, evidence, { fromGeneration: key.generation, fromDigest: identityDigest(identityOf(key)), approvals: out.done.approvals });
       this.putRow({ params, phase: 'committing', key: keyToWire(next), pending: this.everyone(params) });
       crashAt(this.d, 'coordinator-certified');
       await this.deliverCommit(params, next);
@@ -237,12 +238,12 @@ export class Resharing implements Sweepable {
     return key;
   }
 
-  private async onDeal(b: { params?: unknown }, from: number, auth: Authorization): Promise<{ commitments: WireCommitments }> {
+  private async onDeal(b: { params?: unknown }, from: number, auth: Authorization): Promise<{ commitments: WireCommitments; approval: string }> {
     const p = this.params(b, from, 'coordinator');
     if (!p.dealers.includes(this.d.selfId)) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not a dealer of this reshare');
     const key = this.currentKey(p);
     if (!p.dealers.every((d) => key.holders.includes(d)) || p.dealers.length !== key.threshold) throw new NodeError('ERR_INVALID_PARAMS', `the dealers must be ${key.threshold} holders of key ${key.id}`);
-    checkReshare(auth, key, { holders: p.holders, threshold: p.threshold }, this.d.memberAddresses());
+    checkReshare(auth, key, { holders: p.holders, threshold: p.threshold }, requestContext(this.d));
     const sharing = sharingOfKey(key);
     const mine = this.d.store.secrets.getShare(key.id, key.generation);
     if (!mine) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${key.id} generation ${key.generation} here`);
@@ -265,54 +266,62 @@ export class Resharing implements Sweepable {
       wipe(...deal.shares.values());
     }
     this.d.store.record({ actor: `${auth.actor} via validator:${from}`, action: 'reshare.deal', keyId: key.id, outcome: 'ok', detail: `generation ${p.generation}: ${p.threshold}-of-[${p.holders.join(',')}]` }, this.d.now());
-    return { commitments };
+    // This dealer's consent to the move, which every validator checks before it switches (key-certificate.ts).
+    const approval = this.d.certifier.approve(key, p.generation, p.holders, p.threshold);
+    return { commitments, approval };
   }
 
   private onShare(b: { params?: unknown; commitments?: unknown; share?: unknown }, from: number): { ok: true } {
     const p = this.params(b, from, 'dealer');
     if (!p.holders.includes(this.d.selfId)) throw new NodeError('ERR_INVALID_PARAMS', 'this validator is not a new holder of this reshare');
     if (!wellFormedCommitments(b.commitments, p)) throw new NodeError('ERR_INVALID_PARAMS', 'sub-share commitments have the wrong shape');
+    // Cheap checks first (issue 12 §5): a validator that has the key knows who may deal it.
+    const key = this.d.store.keys.get(p.keyId);
+    if (key) {
+      if (key.generation !== p.fromGeneration) throw new NodeError('ERR_CONFLICT', `key ${p.keyId} is at generation ${key.generation} here, not ${p.fromGeneration}`);
+      if (!key.holders.includes(from)) throw new NodeError('ERR_FORBIDDEN', `validator ${from} holds no share of generation ${key.generation} of key ${p.keyId}`);
+      if (p.dealers.length !== key.threshold || !p.dealers.every((d) => key.holders.includes(d))) throw new NodeError('ERR_INVALID_PARAMS', `the dealers must be ${key.threshold} holders of key ${key.id}`);
+    }
+    let inc = this.incoming.get(p.session);
+    if (inc && !sameParams(inc.params, p)) throw new NodeError('ERR_INVALID_PARAMS', 'dealers disagree on the reshare parameters');
+    if (!inc) {
+      // One open session per dealer and key: a dealer's newer session replaces its older one, so
+      // one validator's fake sessions cannot fill the slots of a key (issue 12 review).
+      for (const [s, other] of this.incoming) {
+        if (other.params.keyId === p.keyId && other.subs.has(from) && other.subs.size === 1) this.dropIncoming(s);
+      }
+      const forKey = [...this.incoming.values()].filter((i) => i.params.keyId === p.keyId).length;
+      if (forKey >= MAX_INCOMING_PER_KEY || this.incoming.size >= MAX_INCOMING) throw new NodeError('ERR_UNAVAILABLE', 'busy: too many reshares in progress; retry shortly');
+    }
     const commitments = b.commitments;
     const share = b64Field(b.share, 'share');
     if (!verifyShare(groupOf(p.group), share, this.d.selfId, decodeCommitments(commitments))) {
       wipe(share);
       throw new NodeError('ERR_PEER_FAILED', `the sub-share from dealer ${from} does not match its commitments`, { validators: [from] });
     }
-    let inc = this.incoming.get(p.session);
-    if (!inc) {
-      // Bounded, and never a reason to refuse another session: a stranger's fake session cannot
-      // block the real one (issue 12 §4).
-      const forKey = [...this.incoming.values()].filter((i) => i.params.keyId === p.keyId).length;
-      if (forKey >= MAX_INCOMING_PER_KEY || this.incoming.size >= MAX_INCOMING) {
-        wipe(share);
-        throw new NodeError('ERR_UNAVAILABLE', 'busy: too many reshares in progress; retry shortly');
-      }
-      this.incoming.set(p.session, (inc = { params: p, subs: new Map(), expiresAt: this.d.now() + this.ttlMs }));
-    } else if (!sameParams(inc.params, p)) {
-      wipe(share);
-      throw new NodeError('ERR_INVALID_PARAMS', 'dealers disagree on the reshare parameters');
-    }
+    if (!inc) this.incoming.set(p.session, (inc = { params: p, subs: new Map(), expiresAt: this.d.now() + this.ttlMs }));
     const prev = inc.subs.get(from);
     if (prev) wipe(prev.share);
     inc.subs.set(from, { share, commitments });
     return { ok: true };
   }
 
-  private onFinalize(b: { params?: unknown; key?: unknown; dealerCommitments?: unknown }, from: number, auth: Authorization): { digest: string; signature: string; cert: string } {
+  private dropIncoming(session: string): void {
+    const inc = this.incoming.get(session);
+    if (!inc) return;
+    for (const s of inc.subs.values()) wipe(s.share);
+    this.incoming.delete(session);
+  }
+
+  private async onFinalize(b: { params?: unknown; dealerCommitments?: unknown }, from: number, auth: Authorization): Promise<{ digest: string; signature: string; cert: string }> {
     const p = this.params(b, from, 'coordinator');
     const inc = this.incoming.get(p.session);
     if (!inc || !sameParams(inc.params, p)) throw new NodeError('ERR_PEER_FAILED', `validator ${this.d.selfId} holds no sub-shares of session ${p.session}`);
-    // A joining validator does not have the key yet: it takes the coordinator's record once that
-    // record's own certificate verifies; a validator that has the key uses its own.
-    let key: KeyRecord;
-    if (this.d.store.keys.get(p.keyId)) key = this.currentKey(p);
-    else {
-      key = keyFromWire(b.key);
-      const check = this.d.certifier.verify(key);
-      if (!check.ok) throw new NodeError('ERR_FORBIDDEN', `the key record sent with the reshare is not certified: ${check.reason}`);
-    }
-    if (key.id !== p.keyId || key.generation !== p.fromGeneration) throw new NodeError('ERR_INVALID_PARAMS', 'the key record does not match the reshare');
-    checkReshare(auth, key, { holders: p.holders, threshold: p.threshold }, this.d.memberAddresses());
+    // A joining validator does not have the key yet: it learns it from the coordinator, generation by
+    // generation from its creation, each checked (node/keys/certified.ts), before it takes part.
+    if (!this.d.store.keys.get(p.keyId)) await this.replication.learnFrom(from, p.keyId);
+    const key = this.currentKey(p);
+    checkReshare(auth, key, { holders: p.holders, threshold: p.threshold }, requestContext(this.d));
     const pending = this.d.store.sessions.list<HolderRow>('reshare-holder').find((r) => r.state.keyId === p.keyId && r.state.session !== p.session);
     if (pending) {
       throw new NodeError('ERR_CONFLICT', `validator ${this.d.selfId} still has an unresolved reshare of key ${p.keyId} coordinated by validator ${pending.state.coordinator}; it resolves when that validator is reachable`, { validators: [pending.state.coordinator] });

@@ -21,6 +21,7 @@ import type { EvidenceWire } from '../../cluster/evidence.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
 import { constantsToSecret, type Sharing } from '../../cluster/sharing.js';
 import { NodeError } from '../errors.js';
+import { ShareCheck } from '../keys/share-check.js';
 import { isThresholdKey, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field } from '../keys/key-wire.js';
 import { sortNum, type CeremonyDeps } from './context.js';
@@ -52,7 +53,9 @@ export class ShareGathering {
       // Never release a share of a key that is never rebuilt: t such shares would be the key.
       if (isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key ${key.id} is a threshold key; its shares never leave this validator`);
       this.d.authority.permitsKey(ctx.auth!, key, { methods: methodsFor(key) });
-      const s = this.d.store.secrets.getShare(key.id, Number(b.generation));
+      // Only the current generation: an old share (kept until its reshare commits here) is never released.
+      if (b.generation !== key.generation) throw new NodeError('ERR_CONFLICT', `key ${key.id} is at generation ${key.generation} here, not ${String(b.generation)}`);
+      const s = this.d.store.secrets.getShare(key.id, key.generation);
       if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${key.id} generation ${b.generation} here`);
       this.d.store.record({ actor: `${ctx.auth!.actor} via validator:${ctx.from}`, action: 'share.release', keyId: key.id, outcome: 'ok', detail: `share ${this.d.selfId}, ${ctx.auth!.method}` }, this.d.now());
       try {
@@ -61,19 +64,8 @@ export class ShareGathering {
         wipe(s.share);
       }
     });
-    d.port.handle(SHARE_MSG.check, (b) => {
-      const key = this.d.store.keys.get(String(b?.keyId ?? ''));
-      if (!key || key.status !== 'active' || !key.distributed || b?.generation !== key.generation) return { ok: false };
-      const s = this.d.store.secrets.getShare(key.id, key.generation);
-      if (!s) return { ok: false };
-      try {
-        return { ok: shareMatches(sharingOfKey(key), s.share, this.d.selfId) };
-      } catch {
-        return { ok: false };
-      } finally {
-        wipe(s.share);
-      }
-    });
+    const check = new ShareCheck(d.store, d.selfId);
+    d.port.handle(SHARE_MSG.check, (b) => ({ ok: check.fits(String(b?.keyId ?? ''), b?.generation) }));
   }
 
   /** Which holders hold a share that fits the key (every kind of distributed key). */

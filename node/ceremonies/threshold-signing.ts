@@ -14,13 +14,13 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { concatBytes, randomBytes, toB64, wipe } from '../../crypto/bytes.js';
 import { partialSign } from '../../crypto/bls-threshold.js';
 import { commit as frostCommit, corruptScalar, dropNonces, signShare as frostSignShare, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
-import { verifyShare } from '../../crypto/feldman.js';
 import type { BlsPublicData, FrostPublicData } from '../../cluster/dkg.js';
 import { drive, type Blame } from '../../cluster/drive.js';
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
 import { TSIGN_MSG as TYPES, blsSignMachine, frostSignMachine, startBlsSign, startFrostSign, type SignResult } from '../../cluster/threshold-sign.js';
 import { NodeError } from '../errors.js';
+import { ShareCheck } from '../keys/share-check.js';
 import { isThresholdKey, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field } from '../keys/key-wire.js';
 import { sortNum, type CeremonyDeps } from './context.js';
@@ -65,7 +65,8 @@ export class ThresholdSigning implements Sweepable {
       this.nonces.delete(slot);
       return { ok: true };
     });
-    d.port.handle(TSIGN_MSG.check, (b) => ({ ok: this.holdsFittingShare(String(b?.keyId ?? ''), b?.generation) }));
+    const check = new ShareCheck(d.store, d.selfId);
+    d.port.handle(TSIGN_MSG.check, (b) => ({ ok: check.fits(String(b?.keyId ?? ''), b?.generation) }));
   }
 
   // ---- coordinator ---------------------------------------------------------------------------
@@ -215,21 +216,6 @@ export class ThresholdSigning implements Sweepable {
   }
 
   /** gatherShares of a threshold key: this validator's share fits the key's public data (no key material moves). */
-  private holdsFittingShare(keyId: string, generation: unknown): boolean {
-    const key = this.d.store.keys.get(keyId);
-    if (!key || key.status !== 'active' || !key.distributed || generation !== key.generation) return false;
-    const s = this.d.store.secrets.getShare(key.id, key.generation);
-    if (!s) return false;
-    try {
-      const sharing = sharingOfKey(key);
-      return verifyShare(sharing.group, s.share, this.d.selfId, sharing.commitments);
-    } catch {
-      return false;
-    } finally {
-      wipe(s.share);
-    }
-  }
-
   async sweep(now: number): Promise<void> {
     for (const [slot, n] of this.nonces) {
       if (n.expiresAt > now) continue;

@@ -5,7 +5,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { identityFromSubjectAltName } from '../../certs/identity.js';
 import { signRequest } from '../../cluster/evidence.js';
 
 export interface ClientOptions {
@@ -22,6 +25,11 @@ export interface ClientOptions {
    * (`<name>.signing.key` and `<name>.crt` from kchain certs issue), so holders can check it (issue 12).
    */
   signer?: { key: KeyObject | string | Buffer; cert: string | Buffer };
+  /**
+   * The id of the validator at `endpoint`, which signed requests name as their audience. Over mTLS
+   * it is read from the validator's certificate on first use; give it for plain HTTP.
+   */
+  audience?: number;
 }
 
 export interface RpcErrorObject {
@@ -47,6 +55,7 @@ export class RpcClient {
   private readonly opts: ClientOptions;
   private nextId = 1;
   private readonly signer: { key: KeyObject; cert: string } | null;
+  private audience: Promise<number> | undefined;
 
   constructor(opts: ClientOptions) {
     this.opts = opts;
@@ -103,7 +112,7 @@ export class RpcClient {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a raw JSON-RPC answer; callers that know the method give T
   async call<T = any>(method: string, params?: unknown): Promise<T> {
     const msg: Record<string, unknown> = { jsonrpc: '2.0', id: this.nextId++, method };
-    if (params !== undefined) msg.params = this.signed(method, params);
+    if (params !== undefined) msg.params = await this.signed(method, params);
     const res = await this.raw(JSON.stringify(msg));
     const body = res.body as { result?: T; error?: RpcErrorObject } | null;
     if (!body || typeof body !== 'object') throw new Error(`HTTP ${res.status}: not a JSON-RPC response`);
@@ -112,10 +121,38 @@ export class RpcClient {
   }
 
   /** params with a request signature added (a plain object only, and only with a signer). */
-  signed(method: string, params: unknown): unknown {
+  async signed(method: string, params: unknown): Promise<unknown> {
     if (!this.signer || typeof params !== 'object' || params === null || Array.isArray(params)) return params;
     const p = params as Record<string, unknown>;
-    return { ...p, auth: signRequest(method, p, this.signer.key, this.signer.cert) };
+    return { ...p, auth: signRequest(method, p, this.signer.key, this.signer.cert, { aud: await this.validatorId() }) };
+  }
+
+  /** The id of the validator at the endpoint (the audience of signed requests), from its certificate. */
+  validatorId(): Promise<number> {
+    if (this.opts.audience !== undefined) return Promise.resolve(this.opts.audience);
+    if (this.url.protocol !== 'https:') return Promise.reject(new Error('signing requests over plain HTTP needs the validator id (ClientOptions.audience)'));
+    this.audience ??= new Promise<number>((resolve, reject) => {
+      const host = this.url.hostname.replace(/^\[|\]$/g, '');
+      const sock = tls.connect({
+        host,
+        port: Number(this.url.port || 443),
+        ca: this.opts.tls?.ca,
+        cert: this.opts.tls?.cert,
+        key: this.opts.tls?.key,
+        ...(isIP(host) ? {} : { servername: host }),
+        timeout: this.opts.timeoutMs ?? 30_000,
+      });
+      sock.once('secureConnect', () => {
+        const who = identityFromSubjectAltName(sock.getPeerCertificate().subjectaltname);
+        sock.end();
+        if (who?.role === 'validator' && who.validatorId) resolve(who.validatorId);
+        else reject(new Error(`${this.url.host} does not present a K-Chain validator certificate`));
+      });
+      sock.once('timeout', () => sock.destroy(new Error(`TLS handshake with ${this.url.host} timed out`)));
+      sock.once('error', reject);
+    });
+    this.audience.catch(() => (this.audience = undefined)); // try again on the next call
+    return this.audience;
   }
 
   close(): void {

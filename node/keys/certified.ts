@@ -8,12 +8,13 @@
 import type { KeyObject } from 'node:crypto';
 import { verifyShare } from '../../crypto/feldman.js';
 import { wipe } from '../../crypto/bytes.js';
-import { identityDigest, signAck, verifyAck, verifyKeyCertificate, type KeyCertificate } from '../../cluster/key-certificate.js';
+import { identityDigest, parseCertificate, signAck, signApproval, transitionMessage, verifyAck, verifyKeyCertificate, verifyTransition, type KeyCertificate, type KeyTransition } from '../../cluster/key-certificate.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { SessionKind } from '../store/sessions.js';
-import { identityOf, sameIdentity, sameSecret, sharingOfKey, type KeyRecord } from './key-record.js';
+import { identityOf, sameIdentity, sharingOfKey, type KeyRecord } from './key-record.js';
+import { keyToWire } from './key-wire.js';
 
 export interface CertifierOptions {
   selfId: number;
@@ -23,8 +24,15 @@ export interface CertifierOptions {
   certificatePem: string;
   /** The pinned identity key of a member. */
   pinned: (id: number) => Uint8Array | undefined;
-  /** A validator certificate of this cluster's CA: its id and identity key, or undefined. */
-  fromCertificate: (pem: string) => { validatorId: number; identityPublicKey: Uint8Array } | undefined;
+  /** A validator certificate of this cluster's CA: its id, identity key and serial, or undefined. */
+  fromCertificate: (pem: string) => { validatorId: number; identityPublicKey: Uint8Array; serial?: string } | undefined;
+  isRevoked: (serial: string) => boolean;
+  /**
+   * A key new to this validator must be a creation someone was entitled to ask for: throws unless
+   * `evidence` is a verifiable createKey/distributeKey request that matches the record and its
+   * holders are members (wired in node/validator.ts with the authority and node/ceremonies/requests.ts).
+   */
+  checkCreation: (rec: KeyRecord, evidence: EvidenceWire | undefined, from: number) => void;
   now: () => number;
 }
 
@@ -41,15 +49,21 @@ export class Certifier {
   }
 
   /**
-   * A holder's identity key: from its certificate when one is given (a validator certificate of this
-   * CA for that very id), else the pinned one.
+   * A holder's identity key: the pinned one for a member (a certificate carried in a key certificate
+   * never overrides a pin); otherwise — a validator that is not, or no longer, a member — from its
+   * validator certificate of this CA for that very id, unless that certificate is revoked.
    */
   identityFor(id: number, certPem: unknown): Uint8Array | undefined {
-    if (typeof certPem === 'string' && certPem.length < 16_384) {
-      const who = this.o.fromCertificate(certPem);
-      return who?.validatorId === id ? who.identityPublicKey : undefined;
-    }
-    return this.o.pinned(id);
+    const pin = this.o.pinned(id);
+    if (pin) return pin;
+    if (typeof certPem !== 'string' || certPem.length >= 16_384) return undefined;
+    const who = this.o.fromCertificate(certPem);
+    return who?.validatorId === id && !(who.serial && this.o.isRevoked(who.serial)) ? who.identityPublicKey : undefined;
+  }
+
+  /** This validator's consent, as a dealer, to moving `key` (its current record) to a new generation. */
+  approve(key: KeyRecord, generation: number, holders: readonly number[], threshold: number): string {
+    return signApproval(this.o.identityKey, transitionMessage(key.id, key.generation, identityDigest(identityOf(key)), generation, holders, threshold));
   }
 
   /** Checks one holder's acknowledgement of `digest`. */
@@ -75,8 +89,8 @@ export class Certifier {
   }
 
   /** The certificate JSON of a record from every holder's acknowledgement. */
-  certificate(rec: KeyRecord, signatures: Record<string, string>, certs: Record<string, string>, evidence?: EvidenceWire): string {
-    const c: KeyCertificate = { v: 2, generation: rec.generation, digest: identityDigest(identityOf(rec)), signatures, certs, ...(evidence ? { evidence } : {}) };
+  certificate(rec: KeyRecord, signatures: Record<string, string>, certs: Record<string, string>, evidence?: EvidenceWire, transition?: KeyTransition): string {
+    const c: KeyCertificate = { v: 2, generation: rec.generation, digest: identityDigest(identityOf(rec)), signatures, certs, ...(evidence ? { evidence } : {}), ...(transition ? { transition } : {}) };
     return JSON.stringify(c);
   }
 
@@ -85,35 +99,50 @@ export class Certifier {
   }
 
   /**
-   * Makes a certified record current here: verifies its certificate; as one of its holders, checks
-   * that this validator's own share of that generation fits it; for an existing key, that it is the
-   * same secret. Destroys shares of other generations and resolves pending ceremony rows. Metadata of
-   * an existing record stays. Idempotent; `applied` false when nothing was newer.
+   * Makes a certified record current here, if this validator can check that it may be:
+   * - a key new here: a generation-1 record whose creation request (in the certificate) verifies
+   *   and matches it, never a deleted key's id (generation > 1: walk the chain, Replication);
+   * - the same generation: exactly the identity this validator has (a commit of what it acknowledged);
+   * - the next generation: approved by t holders of this validator's current generation
+   *   (key-certificate.ts verifyTransition);
+   * - a local key of this validator becomes distributed only by its own distributeKey.
+   * As one of the new holders it also checks that its own share fits. Destroys shares of other
+   * generations, keeps the replaced record in the history, resolves pending ceremony rows. Metadata
+   * and status of an existing record stay; a new key starts active. Idempotent; `applied` false
+   * when nothing was newer.
    */
   apply(rec: KeyRecord, from: number, what: string): { applied: boolean } {
     const mine = this.o.store.keys.get(rec.id);
+    const refuse = (why: string, validators: number[] = [from]) => new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: ${why}`, { validators });
     if (mine && mine.generation > rec.generation) return { applied: false };
     if (mine && mine.generation === rec.generation && mine.status !== 'pending' && mine.certificate === rec.certificate && sameIdentity(mine, rec)) return { applied: false };
     const check = this.verify(rec);
-    if (!check.ok) throw new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: ${check.reason}`, { validators: check.validators });
-    if (mine && mine.distributed && !sameSecret(mine, rec)) throw new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: its commitments are of another secret`, { validators: [from] });
-    if (mine && !mine.distributed && mine.publicKey.join() !== rec.publicKey.join()) throw new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: another public key`, { validators: [from] });
+    if (!check.ok) throw refuse(check.reason, check.validators);
+    if (!mine) {
+      if (this.o.store.history.deleted(rec.id)) throw refuse('that key was deleted here');
+      if (rec.generation !== 1) throw new NodeError('ERR_CONFLICT', `key ${rec.id} is new here: its generations must be learned from the first`);
+      this.o.checkCreation(rec, check.certificate.evidence, from);
+      const clash = this.o.store.keys.getByName(rec.name);
+      if (clash) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists here (${clash.id})`);
+    } else if (!mine.distributed) {
+      if (from !== this.o.selfId) throw refuse('a local key becomes distributed only by its own validator');
+      if (mine.publicKey.join() !== rec.publicKey.join()) throw refuse('another public key');
+    } else if (rec.generation === mine.generation) {
+      if (identityDigest(identityOf(rec)) !== identityDigest(identityOf(mine))) throw refuse(`another record of generation ${rec.generation} than this validator has`);
+    } else {
+      const t = verifyTransition(identityOf(mine), identityOf(rec), check.certificate, (id) => this.identityFor(id, undefined));
+      if (!t.ok) throw refuse(t.reason);
+    }
     const holder = rec.holders.includes(this.o.selfId);
     if (holder) {
       const s = this.o.store.secrets.getShare(rec.id, rec.generation);
       if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `this validator holds no share of generation ${rec.generation} of key ${rec.id}`);
       try {
         const sharing = sharingOfKey(rec);
-        if (!verifyShare(sharing.group, s.share, this.o.selfId, sharing.commitments)) {
-          throw new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: this validator's share does not fit its commitments`);
-        }
+        if (!verifyShare(sharing.group, s.share, this.o.selfId, sharing.commitments)) throw refuse("this validator's share does not fit its commitments", []);
       } finally {
         wipe(s.share);
       }
-    }
-    if (!mine) {
-      const clash = this.o.store.keys.getByName(rec.name);
-      if (clash) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists here (${clash.id})`);
     }
     const now = this.o.now();
     const merged: KeyRecord = mine
@@ -131,8 +160,9 @@ export class Certifier {
           status: mine.status === 'pending' ? 'active' : mine.status,
           updatedAt: Math.max(mine.updatedAt + 1, now),
         }
-      : { ...rec, status: rec.status === 'pending' ? 'active' : rec.status, updatedAt: now };
-    const destroyed = this.o.store.switchGeneration(merged, holder ? rec.generation : null);
+      : { ...rec, status: 'active', updatedAt: now };
+    const previous = mine && mine.distributed && mine.certificate && mine.generation < rec.generation ? { generation: mine.generation, record: JSON.stringify(keyToWire(mine)) } : undefined;
+    const destroyed = this.o.store.switchGeneration(merged, holder ? rec.generation : null, previous);
     if (mine && !mine.distributed) this.o.store.secrets.destroyLocal(rec.id);
     for (const kind of PENDING_KINDS) {
       for (const row of this.o.store.sessions.list<{ keyId?: string; generation?: number }>(kind)) {
@@ -141,5 +171,10 @@ export class Certifier {
     }
     this.o.store.record({ actor: `validator:${from}`, action: what, keyId: rec.id, outcome: 'ok', detail: `generation ${rec.generation}; ${destroyed} other share(s) destroyed` }, now);
     return { applied: true };
+  }
+
+  /** The certificate of a record, parsed (undefined when it has none or it is malformed). */
+  static certificateOf(rec: KeyRecord): KeyCertificate | undefined {
+    return parseCertificate(rec.certificate);
   }
 }

@@ -184,6 +184,9 @@ export class KeyService {
       if (!this.cluster) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" is distributed and this validator has no peers`);
       return this.cluster.withSecret(key, evidence(), fn);
     }
+    // A local key too is used only on a request the key's policy and this validator accept (a
+    // signed one where unsigned requests are refused): the evidence checks it, and is then unused.
+    evidence();
     const secret = this.store.secrets.readLocal(key.id);
     try {
       return { value: fn(secret), participants: [] };

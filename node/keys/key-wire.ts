@@ -4,6 +4,8 @@
  */
 import { ALGORITHMS, type AlgorithmName } from '../../crypto/algorithms.js';
 import { toB64 } from '../../crypto/bytes.js';
+import { isKeyId } from '../../crypto/key-id.js';
+import { decodeBase64Strict } from '../../rpc/params.js';
 import { NodeError } from '../errors.js';
 import { KEY_POLICIES, KEY_STATUSES, type KeyPolicy, type KeyRecord, type KeyStatus } from './key-record.js';
 
@@ -20,7 +22,9 @@ const isInt = (v: unknown, min: number, max: number) => Number.isSafeInteger(v) 
 export function keyFromWire(w: unknown): KeyRecord {
   if (typeof w !== 'object' || w === null) throw bad('not an object');
   const r = w as Record<string, unknown>;
-  if (typeof r.id !== 'string' || r.id.length < 1 || r.id.length > 128) throw bad('id');
+  // Ids are made by newKeyId (CB58) and never look like a name: a peer cannot pick an id equal to
+  // another key's name (lookups by id-or-name would find its key instead).
+  if (!isKeyId(r.id)) throw bad('id');
   if (typeof r.name !== 'string' || r.name.length < 1 || r.name.length > 128) throw bad('name');
   if (typeof r.algorithm !== 'string' || !Object.hasOwn(ALGORITHMS, r.algorithm)) throw bad('algorithm');
   const alg = r.algorithm as AlgorithmName;
@@ -65,5 +69,7 @@ export function keyFromWire(w: unknown): KeyRecord {
 /** Decodes a base64 field of a peer message, or throws a clear error. */
 export function b64Field(v: unknown, what: string, maxBytes = 64 * 1024): Uint8Array {
   if (typeof v !== 'string' || v.length > Math.ceil(maxBytes / 3) * 4 + 4) throw bad(what);
-  return new Uint8Array(Buffer.from(v, 'base64'));
+  const out = decodeBase64Strict(v);
+  if (!out) throw bad(what);
+  return out;
 }

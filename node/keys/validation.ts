@@ -2,6 +2,7 @@
  * Checks of client-chosen key fields, shared by the RPC methods and by validators applying a
  * replicated update.
  */
+import { isKeyId } from '../../crypto/key-id.js';
 import { NodeError } from '../errors.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
@@ -10,6 +11,8 @@ export function validateName(name: string): void {
   if (!NAME_RE.test(name)) {
     throw new NodeError('ERR_INVALID_PARAMS', 'key name must be 1-128 characters of letters, digits and . _ : @ / -, starting with a letter or digit');
   }
+  // Keys are looked up by id or name: a name must never be readable as an id.
+  if (isKeyId(name)) throw new NodeError('ERR_INVALID_PARAMS', 'key name must not have the form of a key id');
 }
 
 export function validateTags(tags: string[]): void {

@@ -98,7 +98,10 @@ export function keyMethods(d: MethodDeps): Record<string, MethodSpec> {
       async (p, c) => {
         const key = d.keys.resolve(p.str('id'));
         const patch = { name: p.optStr('name') || undefined, tags: p.optStrArray('tags'), metadata: p.optJson('metadata'), status: p.optStr('status') || undefined };
-        if (!key.distributed) return keyMetadata(d.keys.updateLocal(key, patch));
+        if (!key.distributed) {
+          evidenceFor(d, c, key); // the request must be one this validator accepts for this key
+          return keyMetadata(d.keys.updateLocal(key, patch));
+        }
         d.keys.checkUpdate(key, patch);
         const cluster = requireCluster(d, 'updating a distributed key');
         const evidence = evidenceFor(d, c, key);
@@ -121,6 +124,7 @@ export function keyMethods(d: MethodDeps): Record<string, MethodSpec> {
           const done = key.holders.filter((h) => !r.pending.includes(h));
           return { success: true, deletedShares: shareIdsOf(key, done), ...(r.pending.length ? { pendingValidators: r.pending.map(String) } : {}) };
         }
+        evidenceFor(d, c, key);
         d.store.deleteKey(key.id);
         return { success: true, deletedShares: [] as string[] };
       },

@@ -97,4 +97,19 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (kind, id)
   );
   `,
+  // 4: issue 12 review: every certified generation of a key (so a validator that missed some can
+  // verify the chain of approvals from the one it has), and the ids of deleted keys (a deleted key's
+  // certified record must never bring it back).
+  `
+  CREATE TABLE key_history (
+    key_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (key_id, generation)
+  );
+  CREATE TABLE key_tombstones (
+    key_id TEXT PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -7,6 +7,7 @@ import type { KeyRecord } from '../keys/key-record.js';
 import { AuditRepo, type AuditEntry } from './audit.js';
 import { BlobRepo } from './blobs.js';
 import { Db, type DbOptions } from './db.js';
+import { HistoryRepo } from './history.js';
 import { KeyRepo } from './keys.js';
 import { MemberRepo } from './members.js';
 import { SecretRepo } from './secrets.js';
@@ -21,6 +22,7 @@ export class Store {
   readonly audit: AuditRepo;
   readonly blobs: BlobRepo;
   readonly members: MemberRepo;
+  readonly history: HistoryRepo;
 
   private constructor(readonly db: Db) {
     this.keys = new KeyRepo(db);
@@ -29,6 +31,7 @@ export class Store {
     this.audit = new AuditRepo(db);
     this.blobs = new BlobRepo(db);
     this.members = new MemberRepo(db);
+    this.history = new HistoryRepo(db);
   }
 
   static exists(path: string): boolean {
@@ -67,8 +70,9 @@ export class Store {
    * the key) and destroys every share except generation `keep` (all when null); returns how many
    * share rows were destroyed. Metadata of an existing record stays.
    */
-  switchGeneration(rec: KeyRecord, keep: number | null): number {
+  switchGeneration(rec: KeyRecord, keep: number | null, previous?: { generation: number; record: string }): number {
     const n = this.db.durable(() => {
+      if (previous) this.history.put(rec.id, previous.generation, previous.record);
       if (this.keys.get(rec.id)) this.keys.replaceIdentity(rec);
       else this.keys.insert(rec);
       return this.secrets.shredAllBut(rec.id, keep);
@@ -82,11 +86,12 @@ export class Store {
    * before the rows go (secure_delete zeroes the freed pages too), and the WAL is truncated. Returns
    * how many share rows were destroyed.
    */
-  deleteKey(id: string): { deletedShares: number } {
+  deleteKey(id: string, now = Date.now()): { deletedShares: number } {
     const n = this.db.durable(() => {
       this.secrets.shredLocalRows(id);
       const shares = this.secrets.shredAllRows(id);
       this.keys.delete(id);
+      this.history.bury(id, now);
       return shares;
     });
     this.db.checkpoint();

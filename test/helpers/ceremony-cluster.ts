@@ -16,6 +16,7 @@ import { utf8 } from '../../crypto/bytes.js';
 import { Authority } from '../../node/authority.js';
 import { Cluster } from '../../node/cluster.js';
 import { Membership } from '../../node/ceremonies/membership.js';
+import { checkCreationEvidence } from '../../node/ceremonies/requests.js';
 import { Certifier } from '../../node/keys/certified.js';
 import { METHOD_ROLES } from '../../node/methods/common.js';
 import { Store } from '../../node/store/store.js';
@@ -37,7 +38,8 @@ export interface CeremonyCluster {
   /** Rebuilds a validator's in-memory state (a restart), keeping its store; optional test faults. */
   restart(id: number, faults?: { corruptPartials?: boolean }): void;
   /** Evidence of a request an admin signed (the default) or one the given validator vouches for. */
-  evidence(method: string, params: Record<string, unknown>, opts?: { vouchedBy?: number; role?: 'client' | 'admin'; ts?: number }): EvidenceWire;
+  /** `aud`: the validator the client sends it to (the coordinator; default 1). */
+  evidence(method: string, params: Record<string, unknown>, opts?: { vouchedBy?: number; role?: 'client' | 'admin'; ts?: number; aud?: number }): EvidenceWire;
   close(): void;
 }
 
@@ -75,6 +77,9 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
         const x = m ? Number(m[1]) : 0;
         return identities.has(x) ? { validatorId: x, identityPublicKey: identities.get(x)!.pub } : undefined;
       },
+      isRevoked: (s) => membership.isRevoked(s),
+      checkCreation: (rec, ev, from) =>
+        checkCreationEvidence((e, by) => authority.check(e, by, { fresh: false }), rec, ev, from, { members: membership.addresses(), defaults: opts.defaults ?? { threshold: 3, totalShares: ids.length } }),
       now: Date.now,
     });
     const cluster = new Cluster(
@@ -119,7 +124,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
     evidence(method, params, o = {}) {
       if (o.vouchedBy !== undefined) return { v: 1, method, params, vouch: { caller: `${o.role ?? 'admin'}:loopback`, role: o.role ?? 'admin', ts: o.ts ?? Date.now(), nonce: newNonce() } };
       const cert = o.role === 'client' ? client.certPem : admin.certPem;
-      return { v: 1, method, params, auth: signRequest(method, params, signingKey, cert, o.ts !== undefined ? { now: o.ts } : {}) };
+      return { v: 1, method, params, auth: signRequest(method, params, signingKey, cert, { aud: o.aud ?? 1, ...(o.ts !== undefined ? { now: o.ts } : {}) }) };
     },
     close() {
       for (const n of nodes.values()) {

@@ -4,8 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { RESHARE_MSG, checkParams, reshareMachine, sameParams, startReshare, type ReshareParams } from '../../../cluster/reshare.js';
 import { groupOf } from '../../../crypto/feldman.js';
+import { signApproval, transitionMessage } from '../../../cluster/key-certificate.js';
 
 const params = (over: Partial<Record<keyof ReshareParams, unknown>> = {}): ReshareParams =>
   ({
@@ -128,18 +130,24 @@ test('behavior: RESHARE_MSG declares every message with its guard: evidence for 
   );
 });
 
-test('behavior: the coordinator machine deals, then finalizes with every dealer\'s commitments, and fails naming a silent dealer', () => {
-  const p = params({ chunks: 1, dealers: [1, 2, 3], holders: [1, 2, 3], threshold: 2 });
-  const run = { params: p, evidence: { v: 1 as const, method: 'kchain.reshareKey', params: {}, vouch: { caller: 'a', role: 'admin' as const, ts: 0, nonce: '0'.repeat(32) } }, key: { id: 'k1', algorithm: 'ml-kem-768', publicKey: new Uint8Array(4), policy: 'validator' as const }, keyWire: {}, old: { scheme: 'feldman-chunks' as const, group: groupOf('secp256k1'), commitments: [], data: {} as never }, identityOf: () => undefined };
+test('behavior: the coordinator machine deals, needs each dealer\'s signed approval of the move, and fails naming a silent, malformed or unapproving dealer', () => {
+  const p = params({ chunks: 1, dealers: [1, 2, 3, 4], holders: [1, 2, 3, 4], threshold: 2 });
+  const keys = new Map([1, 2, 3, 4].map((id) => [id, generateKeyPairSync('ed25519').privateKey]));
+  const raw = (id: number) => new Uint8Array(Buffer.from(String(createPublicKey(keys.get(id)!).export({ format: 'jwk' }).x), 'base64url'));
+  const fromDigest = 'ab'.repeat(32);
+  const run = { params: p, evidence: { v: 1 as const, method: 'kchain.reshareKey', params: {}, vouch: { caller: 'a', role: 'admin' as const, ts: 0, nonce: '0'.repeat(32) } }, key: { id: 'k1', algorithm: 'ml-kem-768', publicKey: new Uint8Array(4), policy: 'validator' as const }, old: { scheme: 'feldman-chunks' as const, group: groupOf('secp256k1'), commitments: [], data: {} as never }, identityOf: (id: number) => raw(id), fromDigest };
+  const approval = (id: number, over: { holders?: number[] } = {}) => signApproval(keys.get(id)!, transitionMessage(p.keyId, p.fromGeneration, fromDigest, p.generation, over.holders ?? p.holders, p.threshold));
   const s = startReshare(run);
-  assert.deepEqual(s.send.map((m) => [m.to, m.type]), [[1, 'reshare.deal'], [2, 'reshare.deal'], [3, 'reshare.deal']]);
+  assert.deepEqual(s.send.map((m) => [m.to, m.type]), [[1, 'reshare.deal'], [2, 'reshare.deal'], [3, 'reshare.deal'], [4, 'reshare.deal']]);
   assert.ok(s.send.every((m) => (m.body as { evidence?: unknown }).evidence === run.evidence), 'every dealer gets the evidence');
   let st = reshareMachine.step(s.state, { kind: 'failed', from: 2, tag: 'deal', reason: 'timed out', code: 'ERR_TIMEOUT' });
-  st = reshareMachine.step(st.state, { kind: 'reply', from: 1, tag: 'deal', value: { commitments: [['a', 'b']] } });
+  st = reshareMachine.step(st.state, { kind: 'reply', from: 1, tag: 'deal', value: { commitments: [['a', 'b']], approval: approval(1) } });
   // A reply for another phase or from a stranger changes nothing.
   assert.deepEqual(reshareMachine.step(st.state, { kind: 'reply', from: 9, tag: 'deal', value: {} }).send, []);
-  st = reshareMachine.step(st.state, { kind: 'reply', from: 3, tag: 'deal', value: { commitments: 'bad' } });
+  st = reshareMachine.step(st.state, { kind: 'reply', from: 3, tag: 'deal', value: { commitments: 'bad', approval: approval(3) } });
+  st = reshareMachine.step(st.state, { kind: 'reply', from: 4, tag: 'deal', value: { commitments: [['a', 'b']], approval: approval(4, { holders: [3, 4] }) } });
   assert.ok(st.error, 'fails when every dealer answered');
-  assert.deepEqual(st.error!.validators, [2, 3]);
-  assert.match(st.error!.message, /validator 2: \(ERR_TIMEOUT\) timed out; validator 3: sent commitments of the wrong shape/);
+  assert.deepEqual(st.error!.validators, [2, 3, 4]);
+  assert.match(st.error!.message, /validator 2: \(ERR_TIMEOUT\) timed out; validator 3: sent commitments of the wrong shape; validator 4: did not approve the move/);
+  assert.equal(st.state.approvals['1'], approval(1), "dealer 1's approval is kept for the certificate");
 });

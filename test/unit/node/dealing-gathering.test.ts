@@ -37,10 +37,10 @@ async function create(name: string, algorithm: 'ml-kem-768' | 'secp256k1' = 'ml-
   return node(1).cluster.dealing.create({ name, algorithm, threshold: 3, totalShares: 5 }, ev, vouched ? 'validator' : 'signed');
 }
 
-const decryptEvidence = (key: KeyRecord) => c.evidence('kchain.decrypt', { keyId: key.id, ciphertext: 'x' }, { role: 'client' });
+const decryptEvidence = (key: KeyRecord, aud = 1) => c.evidence('kchain.decrypt', { keyId: key.id, ciphertext: 'x' }, { role: 'client', aud });
 
 function decrypt(by: number, key: KeyRecord, blob: Uint8Array) {
-  return node(by).cluster.gathering.withSecret(key, decryptEvidence(key), (seed) => hybridDecrypt('ml-kem-768', seed, blob));
+  return node(by).cluster.gathering.withSecret(key, decryptEvidence(key, by), (seed) => hybridDecrypt('ml-kem-768', seed, blob));
 }
 
 /** Flips one bit of holder id's stored share (its first chunk stays a reduced scalar). */
@@ -80,7 +80,7 @@ test('behavior: a secp256k1 key is dealt as one scalar: the only commitment cons
   assert.equal(data.commitments.length, 3, 't points');
   assert.equal(data.commitments[0], b64(key.publicKey), 'C0 = P');
   const msg = utf8('sign me');
-  const r = await node(4).cluster.gathering.withSecret(key, c.evidence('kchain.sign', { keyId: key.id, message: b64(msg) }), (sk) => secp256k1.getPublicKey(sk, true));
+  const r = await node(4).cluster.gathering.withSecret(key, c.evidence('kchain.sign', { keyId: key.id, message: b64(msg) }, { aud: 4 }), (sk) => secp256k1.getPublicKey(sk, true));
   assert.deepEqual(r.value, key.publicKey, 'the rebuilt scalar is the key');
   // The old layout (31-byte chunks: chunk 0 = sk >> 8) is refused with a clear error.
   const { secret } = generateKey('secp256k1');
@@ -121,11 +121,12 @@ test('attack: a holder releases its share only for a decrypt of this key, and a 
   const get = (key: KeyRecord, evidence: unknown, session = `s-${Math.random()}`) => node(3).net.request(4, 'share.get', { keyId: key.id, generation: 1, evidence }, { session });
   const refused = (e: unknown) => remoteCode(e) === 'ERR_FORBIDDEN';
   await assert.rejects(get(signedKey, undefined), refused, 'no evidence');
-  await assert.rejects(get(signedKey, c.evidence('kchain.sign', { keyId: signedKey.id, message: 'AA==' })), refused, 'a sign request for a KEM key');
-  await assert.rejects(get(signedKey, c.evidence('kchain.decrypt', { keyId: vouchedKey.id })), refused, 'a request for another key');
+  await assert.rejects(get(signedKey, c.evidence('kchain.sign', { keyId: signedKey.id, message: 'AA==' }, { aud: 3 })), refused, 'a sign request for a KEM key');
+  await assert.rejects(get(signedKey, c.evidence('kchain.decrypt', { keyId: vouchedKey.id }, { aud: 3 })), refused, 'a request for another key');
   await assert.rejects(get(signedKey, c.evidence('kchain.decrypt', { keyId: signedKey.id }, { vouchedBy: 3 })), refused, 'vouched for a signed key');
   assert.ok(await get(vouchedKey, c.evidence('kchain.decrypt', { keyId: vouchedKey.id }, { vouchedBy: 3 })), 'vouched for a validator-policy key: the stated risk');
-  assert.ok(await get(signedKey, c.evidence('kchain.decrypt', { keyId: signedKey.id }, { role: 'client' })));
+  await assert.rejects(get(signedKey, c.evidence('kchain.decrypt', { keyId: signedKey.id }, { role: 'client', aud: 1 })), refused, 'a request the client sent to validator 1, forwarded by validator 3');
+  assert.ok(await get(signedKey, c.evidence('kchain.decrypt', { keyId: signedKey.id }, { role: 'client', aud: 3 })));
 });
 
 test('attack: deal.prepare without a matching admin request, for another policy, or over another ceremony\'s share is refused; nothing is stored', async () => {
@@ -151,7 +152,7 @@ test('attack: deal.prepare without a matching admin request, for another policy,
   assert.equal(node(3).store.keys.get(rec.id), undefined, 'nothing stored for a refused prepare');
   assert.equal(await why(prepare({})), 'accepted');
   // Another ceremony (another coordinator) cannot overwrite that pending share.
-  const other = node(2).net.request(3, 'deal.prepare', { ceremony: 'bbbbbbbbbbbbbbbbbbbbbbbb', key: keyToWire(rec), share: b64(d.shares.get(3)!), evidence: c.evidence('kchain.createKey', { name: 'kem-prepare' }) });
+  const other = node(2).net.request(3, 'deal.prepare', { ceremony: 'bbbbbbbbbbbbbbbbbbbbbbbb', key: keyToWire(rec), share: b64(d.shares.get(3)!), evidence: c.evidence('kchain.createKey', { name: 'kem-prepare' }, { aud: 2 }) });
   assert.match(await why(other), /ERR_CONFLICT|ERR_KEY_EXISTS/);
   // Only the coordinator that prepared it may abort it.
   assert.match(await why(node(2).net.request(3, 'deal.abort', { ceremony: 'aaaaaaaaaaaaaaaaaaaaaaaa' })), /ERR_FORBIDDEN: only validator 1/);

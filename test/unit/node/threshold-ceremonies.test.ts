@@ -9,6 +9,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { concatBytes, fromHex, utf8 } from '../../../crypto/bytes.js';
 import { generateKey } from '../../../crypto/keys.js';
+import { newKeyId } from '../../../crypto/key-id.js';
 import { verify } from '../../../crypto/sign.js';
 import type { DkgAlgorithm } from '../../../cluster/dkg.js';
 import { NodeError } from '../../../node/errors.js';
@@ -32,12 +33,12 @@ const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
 /** Creates a threshold key by DKG with an admin-signed createKey request. */
 function dkg(by: number, name: string, algorithm: DkgAlgorithm, t = 3, n = 5, validators?: number[]) {
   const params = { name, algorithm, threshold: t, totalShares: n, ...(validators ? { validators } : {}) };
-  return node(by).cluster.dkg.create({ name, algorithm, threshold: t, totalShares: n, validators }, c.evidence('kchain.createKey', params), 'signed');
+  return node(by).cluster.dkg.create({ name, algorithm, threshold: t, totalShares: n, validators }, c.evidence('kchain.createKey', params, { aud: by }), 'signed');
 }
 
 /** Signs with a client-signed thresholdSign request for exactly this message. */
 function sign(by: number, key: KeyRecord, message = msg, participants?: number[]) {
-  return node(by).cluster.signing.sign(key, message, c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(message) }, { role: 'client' }), participants);
+  return node(by).cluster.signing.sign(key, message, c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(message) }, { role: 'client', aud: by }), participants);
 }
 
 function everyoneSees(keyId: string): (KeyRecord | undefined)[] {
@@ -202,7 +203,7 @@ test('behavior: distributeKey deals a local bls12-381 key with Feldman shares; i
   const { secret, publicKey } = generateKey('bls12-381');
   const local = newRecord({ name: 'dealt-bls', algorithm: 'bls12-381', publicKey, now: Date.now() });
   node(2).store.insertKey(local, { local: secret });
-  const dealt = await node(2).cluster.dealing.distribute(local, 3, 5, undefined, c.evidence('kchain.distributeKey', { keyId: local.id, threshold: 3, totalParts: 5 }), 'signed');
+  const dealt = await node(2).cluster.dealing.distribute(local, 3, 5, undefined, c.evidence('kchain.distributeKey', { keyId: local.id, threshold: 3, totalParts: 5 }, { aud: 2 }), 'signed');
   assert.equal(dealt.distributed, true);
   assert.deepEqual(dealt.publicKey, publicKey);
   assert.equal(node(2).store.secrets.hasLocal(local.id), false, 'the whole key is gone');
@@ -232,16 +233,17 @@ test('attack: signers refuse a partial without evidence, for another message, an
   const ask = (evidence: unknown, message = msg, session = 'forged') => node(3).net.request(4, 'tsign.bls', body(evidence, message), { session });
   const refused = (re: RegExp) => (e: unknown) => remoteCode(e) === 'ERR_FORBIDDEN' && re.test((e as Error).message);
   await assert.rejects(ask(undefined), refused(/no evidence/));
-  const forMsg = () => c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(msg) }, { role: 'client' });
+  const forMsg = (aud = 3) => c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(msg) }, { role: 'client', aud });
   await assert.rejects(ask(forMsg(), utf8('withdraw 10000 BTC to attacker')), refused(/another message/));
   const genuine = forMsg();
-  await assert.rejects(ask(c.evidence('kchain.thresholdSign', { keyId: other.id, message: b64(msg) })), refused(/another key/));
-  await assert.rejects(ask(c.evidence('kchain.decrypt', { keyId: key.id })), refused(/not kchain\.sign or kchain\.thresholdSign/));
+  await assert.rejects(ask(forMsg(1)), refused(/sent this request to validator 1, not to validator 3/));
+  await assert.rejects(ask(c.evidence('kchain.thresholdSign', { keyId: other.id, message: b64(msg) }, { aud: 3 })), refused(/another key/));
+  await assert.rejects(ask(c.evidence('kchain.decrypt', { keyId: key.id }, { aud: 3 })), refused(/not kchain\.sign or kchain\.thresholdSign/));
   await assert.rejects(ask(c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(msg) }, { vouchedBy: 3 })), refused(/client-signed requests only/));
   // A genuine request is answered once; the same evidence in another session is a replay.
   assert.ok(await ask(genuine, msg, 's1'));
   await assert.rejects(ask(genuine, msg, 's2'), refused(/replay/));
-  const stale = c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(msg) }, { ts: Date.now() - 10 * 60_000 });
+  const stale = c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(msg) }, { ts: Date.now() - 10 * 60_000, aud: 3 });
   await assert.rejects(ask(stale, msg, 's3'), (e: unknown) => /time window/.test((e as Error).message));
   const audit = node(4).store.audit.query({ keyId: key.id, action: 'tsign.partial' });
   assert.equal(audit.length, 1, 'only the genuine partial was made');
@@ -265,15 +267,19 @@ test('attack: a replicated record without a valid certificate (another public ke
   const { publicKey: evil } = generateKey('bls12-381');
   await assert.rejects(node(3).net.request(5, 'key.replicate', { key: { ...keyToWire(key), publicKey: b64(evil) } }), (e: unknown) => remoteCode(e) === 'ERR_FORBIDDEN');
   assert.deepEqual(node(5).store.keys.get(key.id)?.publicKey, key.publicKey);
-  await assert.rejects(node(3).net.request(5, 'key.replicate', { key: { ...keyToWire(key), id: 'fake-key-id', name: 'fake' } }), (e: unknown) => remoteCode(e) === 'ERR_FORBIDDEN');
-  assert.equal(node(5).store.keys.get('fake-key-id'), undefined);
+  const fakeId = newKeyId();
+  await assert.rejects(node(3).net.request(5, 'key.replicate', { key: { ...keyToWire(key), id: fakeId, name: 'fake' } }), (e: unknown) => remoteCode(e) === 'ERR_FORBIDDEN');
+  assert.equal(node(5).store.keys.get(fakeId), undefined);
+  // An id that is not a key id (e.g. another key's name) is refused as malformed before anything else.
+  await assert.rejects(node(3).net.request(5, 'key.replicate', { key: { ...keyToWire(key), id: 'substitute' } }), (e: unknown) => remoteCode(e) === 'ERR_INVALID_PARAMS');
 });
 
 test('attack: a forged DKG start naming 255 holders (non-members) costs no cryptography', async () => {
-  const params = { session: 'dkg:big', keyId: 'big', algorithm: 'bls-threshold', threshold: 255, holders: Array.from({ length: 255 }, (_, i) => i + 1), coordinator: 3 };
+  const keyId = newKeyId();
+  const params = { session: `dkg:${keyId}`, keyId, algorithm: 'bls-threshold', threshold: 255, holders: Array.from({ length: 255 }, (_, i) => i + 1), coordinator: 3 };
   const t0 = performance.now();
   await assert.rejects(
-    node(3).net.request(4, 'dkg.round1', { params, context: { draft: { id: 'big', name: 'big', tags: [], metadata: null, createdAt: 1 } }, evidence: c.evidence('kchain.createKey', { name: 'big', algorithm: 'bls-threshold' }) }, { session: 'dkg:big' }),
+    node(3).net.request(4, 'dkg.round1', { params, context: { draft: { id: keyId, name: 'big', tags: [], metadata: null, createdAt: 1 } }, evidence: c.evidence('kchain.createKey', { name: 'big', algorithm: 'bls-threshold' }, { aud: 3 }) }, { session: `dkg:${keyId}` }),
     (e: unknown) => /not members of this cluster/.test((e as Error).message),
   );
   assert.ok(performance.now() - t0 < 200, 'refused before any polynomial was sampled');
