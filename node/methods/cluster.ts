@@ -5,15 +5,13 @@
 import { toB64 } from '../../crypto/bytes.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { NodeError } from '../errors.js';
-import { ADMIN, audited, creationEvidence, evidenceFor, keyIdField, requireCluster, shareIdsOf, validatorIds, type MethodDeps } from './common.js';
+import { audited, creationEvidence, evidenceFor, keyIdField, requireCluster, serve, shareIdsOf, validatorIds, type MethodDeps } from './common.js';
 
 export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
   return {
     'kchain.distributeKey': audited(
       d,
-      'distributeKey',
-      ADMIN,
-      ['keyId', 'threshold', ['totalParts', 'totalShares', 'total_parts', 'total_shares'], 'validators'],
+      'kchain.distributeKey',
       keyIdField,
       async (p, c) => {
         const key = d.keys.resolve(p.str('keyId'));
@@ -36,9 +34,7 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
 
     'kchain.reshareKey': audited(
       d,
-      'reshareKey',
-      ADMIN,
-      ['keyId', ['newThreshold', 'new_threshold'], ['newTotalParts', 'new_total', 'new_total_parts'], 'newValidators'],
+      'kchain.reshareKey',
       keyIdField,
       async (p, c) => {
         const key = d.keys.resolve(p.str('keyId'));
@@ -51,10 +47,7 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
       },
     ),
 
-    'kchain.listValidators': {
-      roles: ADMIN,
-      params: [],
-      handler: () => {
+    'kchain.listValidators': serve('kchain.listValidators', () => {
         const cluster = requireCluster(d, 'the member list');
         const doc = cluster.membership.document();
         const status = cluster.network.status();
@@ -67,10 +60,9 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
           ],
           revoked: doc.revoked,
         };
-      },
-    },
+    }),
 
-    'kchain.updateValidators': audited(d, 'updateValidators', ADMIN, ['epoch', 'members', 'revoked'], () => null, async (p, c) => {
+    'kchain.updateValidators': audited(d, 'kchain.updateValidators', () => null, async (p, c) => {
       const cluster = requireCluster(d, 'changing the member list');
       p.int('epoch', { min: 1 });
       if (c.request?.auth === undefined) throw new NodeError('ERR_UNAUTHENTICATED', 'the member list changes only by a request signed by an admin (kchain validators add|remove signs it)');
