@@ -10,6 +10,7 @@ import type { CeremonyDeps } from './ceremonies/context.js';
 import { Dealing } from './ceremonies/dealing.js';
 import { Dkg, isDkgAlgorithm } from './ceremonies/dkg.js';
 import { KeySync } from './ceremonies/key-sync.js';
+import { LocalKeys } from './ceremonies/local-keys.js';
 import type { Membership } from './ceremonies/membership.js';
 import { Replication } from './ceremonies/replication.js';
 import { Resharing } from './ceremonies/resharing.js';
@@ -35,6 +36,7 @@ export class Cluster implements ClusterKeys {
   readonly gathering: ShareGathering;
   readonly resharing: Resharing;
   readonly sync: KeySync;
+  readonly localKeys: LocalKeys;
   readonly sweeper: Sweeper;
 
   constructor(
@@ -49,6 +51,7 @@ export class Cluster implements ClusterKeys {
     this.gathering = new ShareGathering(deps);
     this.resharing = new Resharing(deps, this.replication);
     this.sync = new KeySync(deps);
+    this.localKeys = new LocalKeys(deps);
     this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
     this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.sync);
   }
@@ -70,11 +73,20 @@ export class Cluster implements ClusterKeys {
   onPeerConnected(peer: number): void {
     this.sweeper.soon();
     this.sync.onPeerConnected(peer);
+    this.localKeys.onPeerConnected(peer);
     void this.membership.catchUp(peer).catch((e) => this.deps.log.debug({ peer, err: String(e) }, 'member list catch-up failed'));
   }
 
+  get selfId(): number {
+    return this.deps.selfId;
+  }
+
+  reserveLocal(rec: KeyRecord, evidence: EvidenceWire): Promise<void> {
+    return this.localKeys.reserve(rec, evidence);
+  }
+
   async stop(): Promise<void> {
-    this.sweeper.stop();
+    await this.sweeper.stop();
     this.signing.stop();
     this.dkg.stop();
     this.resharing.stop();

@@ -16,7 +16,7 @@ import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import { parseCertificate } from '../../cluster/key-certificate.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
 import { NodeError } from '../errors.js';
-import { SETTABLE_STATUSES, type KeyRecord, type KeyStatus } from '../keys/key-record.js';
+import { SETTABLE_STATUSES, homeOf, type KeyRecord, type KeyStatus } from '../keys/key-record.js';
 import { keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { validateMetadata, validateName, validateTags } from '../keys/validation.js';
 import { errorText, sortNum, type CeremonyDeps } from './context.js';
@@ -62,7 +62,7 @@ export class Replication implements Sweepable {
   /** Applies a metadata update here, then everywhere else. */
   async update(key: KeyRecord, evidence: EvidenceWire, auth: Authorization): Promise<KeyRecord> {
     const out = this.applyUpdate(key, auth);
-    if (key.distributed || key.certificate) {
+    if (key.distributed || key.certificate || homeOf(key) !== null) {
       const others = this.d.port.members().filter((m) => m !== this.d.selfId);
       await this.sendOrDefer({ type: REPLICATION_MSG.update.type, keyId: key.id, evidence, validators: others }, () => ({ keyId: key.id, evidence }));
     }
