@@ -43,6 +43,8 @@ export class Cluster implements ClusterKeys {
     readonly deps: CeremonyDeps,
     readonly network: ClusterNetwork,
     readonly membership: Membership,
+    /** Told the kind, outcome and duration of every ceremony (the validator's metrics). */
+    private readonly observe: (kind: string, ok: boolean, ms: number) => void = () => {},
   ) {
     this.replication = new Replication(deps);
     this.dealing = new Dealing(deps, this.replication);
@@ -93,13 +95,26 @@ export class Cluster implements ClusterKeys {
     await this.network.stop();
   }
 
+  /** Runs one ceremony, reporting its duration and outcome. */
+  async timed<T>(kind: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      const r = await fn();
+      ok = true;
+      return r;
+    } finally {
+      this.observe(kind, ok, performance.now() - t0);
+    }
+  }
+
   create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord> {
-    if (isDkgAlgorithm(req.algorithm)) return this.dkg.create({ ...req, algorithm: req.algorithm }, evidence, policy);
-    return this.dealing.create(req, evidence, policy);
+    if (isDkgAlgorithm(req.algorithm)) return this.timed('dkg', () => this.dkg.create({ ...req, algorithm: req.algorithm as Parameters<Dkg['create']>[0]['algorithm'] }, evidence, policy));
+    return this.timed('deal', () => this.dealing.create(req, evidence, policy));
   }
 
   withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
-    return this.gathering.withSecret(key, evidence, fn);
+    return this.timed('gather', () => this.gathering.withSecret(key, evidence, fn));
   }
 
   peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }> {

@@ -27,7 +27,7 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
           return { success: true, shareIds: shareIdsOf(key), groupPublicKey: toB64(key.publicKey) };
         }
         const e = creationEvidence(d, c);
-        const out = await cluster.dealing.distribute(key, threshold, total, named, e.evidence, e.policy);
+        const out = await cluster.timed('deal', () => cluster.dealing.distribute(key, threshold, total, named, e.evidence, e.policy));
         return { success: true, shareIds: shareIdsOf(out), groupPublicKey: toB64(out.publicKey) };
       },
     ),
@@ -42,7 +42,7 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
         const n = p.optInt('newTotalParts', { min: 0, max: 255 }) ?? 0;
         if (!key.distributed) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is not distributed; use kchain.distributeKey first`);
         const cluster = requireCluster(d, 'reshareKey');
-        const out = await cluster.resharing.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key));
+        const out = await cluster.timed('reshare', () => cluster.resharing.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key)));
         return { success: true, newShareIds: shareIdsOf(out), generation: out.generation };
       },
     ),

@@ -136,13 +136,16 @@ export function audited<M extends MethodName>(
   return serve(m, async (p: Params, c: Caller) => {
     let keyId: string | null = null;
     try {
-      keyId = keyOf(p);
+      // Clients name keys by id or by name: the audit row always carries the id when there is one.
+      const ref = keyOf(p);
+      keyId = ref === null ? null : (d.store.keys.resolve(ref)?.id ?? ref);
     } catch {
       keyId = null;
     }
     try {
       const r = await fn(p, c);
-      audit(c, keyId, 'ok', detailOf?.(r));
+      const created = (r as { key?: { id?: unknown } } | null)?.key?.id;
+      audit(c, keyId ?? (typeof created === 'string' ? created : null), 'ok', detailOf?.(r));
       return r;
     } catch (e) {
       audit(c, keyId, `error:${(e as { code?: string }).code ?? 'ERR_INTERNAL'}`);
