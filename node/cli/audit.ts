@@ -27,7 +27,7 @@ const HELP = `Usage: kchain audit <verify|show|tail|export> [options]
   export                   every matching entry as JSON lines (for a SIEM or an archive)
 
 Filters (show, tail, export):
-  --key <name|id>          entries about this key
+  --key-name <name|id>     entries about this key
   --actor <text>           actor contains the text (e.g. admin:ops, client:wallet, validator:3)
   --action <name>          e.g. createKey, decrypt, sign, deleteKey, share.release
   --since <time>           RFC 3339 time, or an age: 30s, 15m, 2h, 7d
@@ -116,7 +116,7 @@ export async function runAuditCommand(argv: string[], out: (s: string) => void, 
       ...OUTPUT_OPTIONS,
       config: { type: 'string' },
       'data-dir': { type: 'string' },
-      key: { type: 'string' },
+      'key-name': { type: 'string' },
       actor: { type: 'string' },
       action: { type: 'string' },
       since: { type: 'string' },
@@ -145,7 +145,7 @@ export async function runAuditCommand(argv: string[], out: (s: string) => void, 
     return n;
   };
   const filter = {
-    ...(values.key ? { keyId: values.key } : {}),
+    ...(values['key-name'] ? { keyId: values['key-name'] } : {}),
     ...(values.actor ? { actor: values.actor } : {}),
     ...(values.action ? { action: values.action } : {}),
     ...(values.since ? { since: timeArg(values.since, 'since') } : {}),

@@ -34,8 +34,9 @@ async function allKeys(client: KChainClient): Promise<Key[]> {
 async function view(client: KChainClient, endpoint: string): Promise<ClusterView> {
   const h: Health = await client.health();
   const members = await client.listValidators().catch((e: unknown) => {
-    // A client certificate may not read the member list: use what health shows.
-    if (e instanceof RpcCallError && e.code === 'ERR_FORBIDDEN') return null;
+    // A client certificate may not read the member list, and a validator without peers has none:
+    // use what health shows.
+    if (e instanceof RpcCallError && (e.code === 'ERR_FORBIDDEN' || e.code === 'ERR_NOT_ENOUGH_VALIDATORS')) return null;
     throw e;
   });
   const byAddress = new Map((members?.members ?? []).map((m) => [m.address, m.id]));

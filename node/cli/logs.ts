@@ -19,7 +19,7 @@ Renders validator logs (JSON lines) for people. With no FILE: the local cluster'
   --node <n>          only validator n of the local cluster
   --dir <dir>         the local cluster's folder (default .kchain/local)
   --level <level>     at least this level: trace, debug, info, warn, error, fatal (default info)
-  --key <name|id>     only lines about this key
+  --key-name <name|id> only lines about this key
   -f, --follow        keep printing lines as they are written
   --no-names          do not ask a validator for key names (names then come from the logs only)
   --endpoint <url>    the validator to ask for key names (default as for every kchain command)`;
@@ -105,7 +105,7 @@ export async function runLogsCommand(argv: string[], out: (s: string) => void): 
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { ...CLIENT_OPTIONS, node: { type: 'string' }, level: { type: 'string' }, key: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, 'no-names': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { ...CLIENT_OPTIONS, node: { type: 'string' }, level: { type: 'string' }, 'key-name': { type: 'string' }, follow: { type: 'boolean', short: 'f' }, 'no-names': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     out(HELP);
@@ -120,7 +120,7 @@ export async function runLogsCommand(argv: string[], out: (s: string) => void): 
     files = nodes.map((n) => join(dir, `node-${n}`, 'node.log')).filter((f) => existsSync(f));
     if (!files.length) throw new UsageError(`no logs in ${dir}${values.node ? ` for validator ${values.node}` : ''}; give a FILE, or - for standard input`);
   }
-  const view: LogView = { level, names: values['no-names'] ? new Map() : await namesFromValidator(values), ...(values.key ? { keyFilter: values.key } : {}) };
+  const view: LogView = { level, names: values['no-names'] ? new Map() : await namesFromValidator(values), ...(values['key-name'] ? { keyFilter: values['key-name'] } : {}) };
   if (files.includes('-')) {
     let rest = '';
     for await (const chunk of process.stdin) {

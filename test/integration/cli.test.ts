@@ -155,7 +155,7 @@ test('behavior: a validator set up by hand (kchain certs, a config file, kchain 
   ]);
   assert.equal(created.code, 0, created.stdout);
   assert.equal(JSON.parse(created.stdout).key.algorithm, 'ed25519');
-  assert.equal(err.code, 1);
+  assert.equal(err.code, 3, 'exit 3: not found');
   assert.equal(JSON.parse(err.stdout).error.code, ERROR_CODES.ERR_KEY_NOT_FOUND);
   // secure defaults: plain HTTP is off unless the config turns it on
   const plain = await healthOf(port, 1000);
@@ -184,7 +184,8 @@ test('behavior: kchain cluster up --detach starts a development validator that s
     runCli(['cluster', 'up', '--detach', '--nodes', '1', '--threshold', '1', '--dir', clusterDir, '--base-port', String(basePort)]),
   ]);
   assert.equal(status.code, 0, status.stdout);
-  assert.match(status.stdout, /1 of 1 validators healthy/);
+  assert.match(status.stdout, /1 members, 1 up/);
+  assert.match(status.stdout, /all 1 validators up/);
   assert.equal(call.code, 0, call.stdout);
   assert.deepEqual(JSON.parse(call.stdout), { keys: [], total: 0 });
   assert.equal(again.code, 1, 'a second up refuses: the ports already answer');
