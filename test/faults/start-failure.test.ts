@@ -5,13 +5,15 @@
  * plane (it never dialed anyone); the other validators are stopped and their ports free again.
  */
 import { test, after } from 'node:test';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeBasePort } from '../helpers/cluster.js';
-import { runCli } from '../helpers/it.js';
+import { CLI, runCli, waitExit } from '../helpers/it.js';
 import { assertLogLine } from '../helpers/json-lines.js';
 import { healthOf } from '../../node/cli/local-cluster.js';
 
@@ -50,4 +52,21 @@ test('fault: a taken port — the launcher names EADDRINUSE once, the validator 
       assert.ok((p.level as number) < 50 || !/database connection is not open/.test(JSON.stringify(p)), `no sweep error after the database closed: ${l}`);
     }
   }
+});
+
+test('fault: an invalid config with stdout and stderr in one log file (as kchain cluster up runs validators) — only JSON lines, one fatal line with every problem', async () => {
+  const cfg = join(dir, 'bad.yaml');
+  writeFileSync(cfg, 'id: 1\nport: 70000\ncolour: blue\n');
+  const logFile = join(dir, 'bad.log');
+  const fd = openSync(logFile, 'a', 0o600);
+  const child = spawn(process.execPath, [CLI, 'node', '--config', cfg], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const { code } = await waitExit(child, 30_000);
+  assert.equal(code, 2, 'a configuration mistake is a usage error');
+  const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+  const parsed = lines.map((l, i) => assertLogLine(l, `line ${i + 1}`));
+  assert.equal(parsed.length, 1, `one line, no plain text mixed in:\n${lines.join('\n')}`);
+  assert.equal(parsed[0]!.level, 60);
+  assert.match(String(parsed[0]!.msg), /colour: unknown key/);
+  assert.match(String(parsed[0]!.msg), /port/);
 });
