@@ -72,11 +72,13 @@ export class Validator {
     } finally {
       if (!deps.password) password.fill(0);
     }
+    let v: Validator | null = null;
     try {
-      const v = Validator.compose(config, log, store, tls, identityKey);
+      v = Validator.compose(config, log, store, tls, identityKey);
       await v.listen();
       return v;
     } catch (e) {
+      v?.metrics.close();
       store.close();
       throw e;
     }

@@ -45,7 +45,10 @@ async function view(client: KChainClient, endpoint: string): Promise<ClusterView
   const upIds = new Set(rows.filter((r) => r.up && r.id !== null).map((r) => String(r.id)));
   const keys = (await allKeys(client)).map((k) => {
     const holders = k.distributed ? (k.validators ?? []) : [/^validator (\d+)/.exec(k.location ?? '')?.[1] ?? String(h.validatorId ?? '')];
-    const up = holders.filter((x) => upIds.has(x) || (members === null && k.distributed === false));
+    // Without the member list (a client certificate; a validator without peers) ids of addresses are
+    // unknown: the validator's own quorum report says which keys lack holders.
+    const lacking = h.quorum?.lacking.find((l) => l.id === k.id);
+    const up = members !== null ? holders.filter((x) => upIds.has(x)) : (lacking?.live ?? holders);
     const need = k.distributed ? (k.threshold ?? 0) : 1;
     return {
       id: k.id,

@@ -5,6 +5,7 @@
 import { toB64 } from '../../crypto/bytes.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { NodeError } from '../errors.js';
+import { homeOf } from '../keys/key-record.js';
 import { audited, creationEvidence, evidenceFor, keyIdField, requireCluster, serve, shareIdsOf, validatorIds, type MethodDeps } from './common.js';
 
 export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
@@ -15,6 +16,8 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
       keyIdField,
       async (p, c) => {
         const key = d.keys.resolve(p.str('keyId'));
+        const home = homeOf(key);
+        if (home !== null && home !== d.selfId) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is a local key held by validator ${home}; call distributeKey on that validator`);
         const threshold = p.int('threshold', { min: 1, max: 255 });
         const total = p.int('totalParts', { min: 1, max: 255 });
         if (threshold > total) throw new NodeError('ERR_INVALID_PARAMS', `threshold ${threshold} is larger than totalParts ${total}`);
