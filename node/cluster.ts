@@ -10,6 +10,7 @@ import type { CeremonyDeps } from './ceremonies/context.js';
 import { Dealing } from './ceremonies/dealing.js';
 import { Dkg, isDkgAlgorithm } from './ceremonies/dkg.js';
 import { KeySync } from './ceremonies/key-sync.js';
+import { LocalKeys } from './ceremonies/local-keys.js';
 import type { Membership } from './ceremonies/membership.js';
 import { Replication } from './ceremonies/replication.js';
 import { Resharing } from './ceremonies/resharing.js';
@@ -35,12 +36,15 @@ export class Cluster implements ClusterKeys {
   readonly gathering: ShareGathering;
   readonly resharing: Resharing;
   readonly sync: KeySync;
+  readonly localKeys: LocalKeys;
   readonly sweeper: Sweeper;
 
   constructor(
     readonly deps: CeremonyDeps,
     readonly network: ClusterNetwork,
     readonly membership: Membership,
+    /** Told the kind, outcome and duration of every ceremony (the validator's metrics). */
+    private readonly observe: (kind: string, ok: boolean, ms: number) => void = () => {},
   ) {
     this.replication = new Replication(deps);
     this.dealing = new Dealing(deps, this.replication);
@@ -49,6 +53,7 @@ export class Cluster implements ClusterKeys {
     this.gathering = new ShareGathering(deps);
     this.resharing = new Resharing(deps, this.replication);
     this.sync = new KeySync(deps, this.replication);
+    this.localKeys = new LocalKeys(deps);
     this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
     this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.sync);
   }
@@ -70,24 +75,46 @@ export class Cluster implements ClusterKeys {
   onPeerConnected(peer: number): void {
     this.sweeper.soon();
     this.sync.onPeerConnected(peer);
+    this.localKeys.onPeerConnected(peer);
     void this.membership.catchUp(peer).catch((e) => this.deps.log.debug({ peer, err: String(e) }, 'member list catch-up failed'));
   }
 
+  get selfId(): number {
+    return this.deps.selfId;
+  }
+
+  reserveLocal(rec: KeyRecord, evidence: EvidenceWire): Promise<void> {
+    return this.localKeys.reserve(rec, evidence);
+  }
+
   async stop(): Promise<void> {
-    this.sweeper.stop();
+    await this.sweeper.stop();
     this.signing.stop();
     this.dkg.stop();
     this.resharing.stop();
     await this.network.stop();
   }
 
+  /** Runs one ceremony, reporting its duration and outcome. */
+  async timed<T>(kind: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      const r = await fn();
+      ok = true;
+      return r;
+    } finally {
+      this.observe(kind, ok, performance.now() - t0);
+    }
+  }
+
   create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord> {
-    if (isDkgAlgorithm(req.algorithm)) return this.dkg.create({ ...req, algorithm: req.algorithm }, evidence, policy);
-    return this.dealing.create(req, evidence, policy);
+    if (isDkgAlgorithm(req.algorithm)) return this.timed('dkg', () => this.dkg.create({ ...req, algorithm: req.algorithm as Parameters<Dkg['create']>[0]['algorithm'] }, evidence, policy));
+    return this.timed('deal', () => this.dealing.create(req, evidence, policy));
   }
 
   withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
-    return this.gathering.withSecret(key, evidence, fn);
+    return this.timed('gather', () => this.gathering.withSecret(key, evidence, fn));
   }
 
   peerStatus(): Record<string, { connected: boolean; latencyMs: number | null }> {

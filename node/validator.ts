@@ -27,6 +27,7 @@ import { MemberDiscovery, fetchMembers } from './member-discovery.js';
 import { METHOD_ROLES, VERSION, actorOf } from './methods/common.js';
 import { buildMethods } from './methods/table.js';
 import { Metrics } from './metrics.js';
+import { registerGauges } from './methods/gauges.js';
 import { obtainPassword } from './password.js';
 import { RefusalAudit } from './refusals.js';
 import { Store } from './store/store.js';
@@ -41,7 +42,6 @@ export interface ValidatorDeps {
 type Tls = { ca: Buffer; cert: Buffer; key: Buffer };
 
 export class Validator {
-  readonly metrics = new Metrics();
   readonly keys: KeyService;
   private server: RpcServer | null = null;
   private discovery: MemberDiscovery | null = null;
@@ -57,6 +57,7 @@ export class Validator {
     readonly authority: Authority,
     readonly cluster: Cluster | null,
     private readonly network: PeerNetwork | null,
+    readonly metrics: Metrics,
   ) {
     this.keys = new KeyService(store, cluster);
   }
@@ -73,11 +74,13 @@ export class Validator {
     } finally {
       if (!deps.password) password.fill(0);
     }
+    let v: Validator | null = null;
     try {
-      const v = Validator.compose(config, log, store, tls, identityKey);
+      v = Validator.compose(config, log, store, tls, identityKey);
       await v.listen();
       return v;
     } catch (e) {
+      v?.metrics.close();
       store.close();
       throw e;
     }
@@ -94,11 +97,12 @@ export class Validator {
       rolesOf: (m) => METHOD_ROLES[m],
       acceptUnsigned: !config.requireSignedRequests,
     });
-    const parts = membership.peers().length > 0 || config.join.length > 0 ? Validator.composeCluster(config, log, store, tls, identityKey, caCert, membership, authority) : null;
-    return new Validator(config, log, store, tls, membership, authority, parts?.cluster ?? null, parts?.network ?? null);
+    const metrics = new Metrics(VERSION);
+    const parts = membership.peers().length > 0 || config.join.length > 0 ? Validator.composeCluster(config, log, store, tls, identityKey, caCert, membership, authority, metrics) : null;
+    return new Validator(config, log, store, tls, membership, authority, parts?.cluster ?? null, parts?.network ?? null, metrics);
   }
 
-  private static composeCluster(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject, caCert: X509Certificate, membership: Membership, authority: Authority): { cluster: Cluster; network: PeerNetwork } {
+  private static composeCluster(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject, caCert: X509Certificate, membership: Membership, authority: Authority, metrics: Metrics): { cluster: Cluster; network: PeerNetwork } {
     const selfIdentity = new Uint8Array(Buffer.from(String(createPublicKey(identityKey).export({ format: 'jwk' }).x), 'base64url'));
     let cluster: Cluster | null = null;
     const refusals = new RefusalAudit(store, log.child({ plane: 'peer' }));
@@ -146,6 +150,7 @@ export class Validator {
       },
       network,
       membership,
+      (kind, ok, ms) => metrics.ceremony(kind, ok, ms),
     );
     membership.attach(network, { add: (p) => network.addPeer(p), remove: (id) => network.removePeer(id), closeRevoked: (r) => network.closeRevoked(r) }, authority);
     return { cluster, network };
@@ -154,9 +159,8 @@ export class Validator {
   private async listen(): Promise<void> {
     const { config, log } = this;
     const selfAddress = `${config.host}:${config.port}`;
-    const methods = this.metrics.timed(
-      buildMethods({ keys: this.keys, store: this.store, authority: this.authority, cluster: this.cluster, selfId: config.id, selfAddress, startedAt: this.startedAt, now: () => Date.now() }),
-    );
+    const methodDeps = { keys: this.keys, store: this.store, authority: this.authority, cluster: this.cluster, selfId: config.id, selfAddress, startedAt: this.startedAt, now: () => Date.now() };
+    const methods = this.metrics.timed(buildMethods(methodDeps));
     const network = this.network;
     this.server = await RpcServer.create({
       host: config.host,
@@ -191,12 +195,8 @@ export class Validator {
       onError: (e, ctx) => this.onError(e, ctx),
       log,
     });
-    if (this.cluster) {
-      const c = this.cluster;
-      this.metrics.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [`kind="${k}"`, v])));
-      this.metrics.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])));
-      c.start();
-    }
+    registerGauges(this.metrics, methodDeps);
+    if (this.cluster) this.cluster.start();
     log.info(
       { address: selfAddress, plaintextLoopback: config.plaintextLoopback, peers: this.membership.peers().length, join: config.join.length ? config.join : undefined, dataDir: config.dataDir },
       `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''})`,
@@ -213,7 +213,7 @@ export class Validator {
       this.store.record({ actor: actorOf(ctx.caller), action: ctx.method.replace(/^kchain\./, ''), keyId: null, outcome: 'error:ERR_FORBIDDEN' }, Date.now());
     }
     if (ctx.expected || isExposedError(e)) this.log.warn({ method: ctx.method, caller: who, code, reason: (e as Error).message }, 'request refused');
-    else this.log.error({ method: ctx.method, caller: who, requestId: ctx.caller?.requestId, err: e }, 'request failed');
+    else this.log.error({ method: ctx.method, caller: who, requestId: ctx.caller?.requestId, err: e }, ctx.method ? 'request failed' : 'server error');
   }
 
   /** With `join`: learn the signed member list from a running validator, in the background. */
@@ -251,6 +251,7 @@ export class Validator {
     await this.server?.close();
     await this.cluster?.stop();
     this.store.close();
+    this.metrics.close();
     this.log.info('validator stopped');
   }
 }

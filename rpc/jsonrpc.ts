@@ -88,6 +88,32 @@ function withTimeout<R>(p: Promise<R>, ms: number, method: string): Promise<R> {
   });
 }
 
+/** Levenshtein distance, capped: enough to catch a typo in a method name. */
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The served method a caller probably meant: the same name with a namespace prefix ("listKeys" →
+ * "kchain.listKeys"), another letter case, or a typo of at most two letters.
+ */
+export function suggestMethod(method: string, names: readonly string[]): string | undefined {
+  const bare = (n: string) => n.slice(n.lastIndexOf('.') + 1).toLowerCase();
+  const want = bare(method);
+  return (
+    names.find((n) => n.toLowerCase() === method.toLowerCase()) ??
+    names.find((n) => bare(n) === want) ??
+    names.find((n) => distance(bare(n), want) <= (want.length > 5 ? 2 : 1))
+  );
+}
+
 /** Process one request object; null for a notification. */
 async function handleOne(req: unknown, opts: HandleOptions): Promise<JsonRpcResponse | null> {
   const caller: Caller = { ...opts.caller, requestId: newRequestId() };
@@ -111,7 +137,8 @@ async function handleOne(req: unknown, opts: HandleOptions): Promise<JsonRpcResp
   const spec = Object.hasOwn(opts.methods, method) ? opts.methods[method] : undefined;
   let response: JsonRpcResponse;
   if (spec === undefined) {
-    const named = METHOD_NAME_RE.test(method) ? `method "${method}" not found` : 'method not found';
+    const hint = METHOD_NAME_RE.test(method) ? suggestMethod(method, Object.keys(opts.methods)) : undefined;
+    const named = METHOD_NAME_RE.test(method) ? `method "${method}" not found${hint ? `; did you mean "${hint}"?` : ''}${Object.hasOwn(opts.methods, 'rpc.discover') ? ' (rpc.discover lists every method)' : ''}` : 'method not found';
     response = errorResponse(id, 'ERR_METHOD_NOT_FOUND', named);
   } else if (!spec.roles.includes(caller.role)) {
     const e = new RpcError('ERR_FORBIDDEN', `role '${caller.role}' may not call ${method}`);

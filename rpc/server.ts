@@ -180,7 +180,6 @@ export class RpcServer {
     // Failed handshakes (wrong version, garbage) only destroy that socket; nothing to answer.
     this.httpsServer.on('tlsClientError', () => {});
     this.netServer = net.createServer((socket) => this.onConnection(socket));
-    this.netServer.on('error', (e) => this.opts.onError(e, { expected: false }));
   }
 
   static async create(opts: RpcServerOptions): Promise<RpcServer> {
@@ -189,7 +188,9 @@ export class RpcServer {
       const onErr = (e: Error) => reject(e);
       server.netServer.once('error', onErr);
       server.netServer.listen(opts.port, opts.host, () => {
+        // A failure to listen (EADDRINUSE, EACCES) is the caller's to report, once; later errors are logged.
         server.netServer.off('error', onErr);
+        server.netServer.on('error', (e) => server.opts.onError(e, { expected: false }));
         // The inner servers never listen themselves; 'listening' is what starts their connection
         // tracking (headersTimeout/requestTimeout checks, closeAllConnections).
         server.httpsServer.emit('listening');

@@ -183,11 +183,11 @@ export class BenchCluster {
   }
 }
 
-/** Sum and count of the handler-time histogram of one method, from /metrics text. */
+/** Sum (in ms) and count of the handler-time histogram of one method, from /metrics text. */
 export function handlerTotals(metricsText: string, method: string): { sum: number; count: number } {
   const get = (kind: 'sum' | 'count') => {
-    const m = new RegExp(`^kchain_request_duration_ms_${kind}\\{method="${method.replace(/\./g, '\\.')}"\\} ([0-9.eE+-]+)$`, 'm').exec(metricsText);
+    const m = new RegExp(`^kchain_request_duration_seconds_${kind}\\{method="${method.replace(/\./g, '\\.')}"\\} ([0-9.eE+-]+)$`, 'm').exec(metricsText);
     return m ? Number(m[1]) : 0;
   };
-  return { sum: get('sum'), count: get('count') };
+  return { sum: get('sum') * 1000, count: get('count') };
 }

@@ -27,7 +27,7 @@ import type { Settled } from '../../cluster/peer-port.js';
 import { NodeError } from '../errors.js';
 import { validateName } from '../keys/validation.js';
 import { chooseHolders } from '../keys/holders.js';
-import { identityOf, newRecord, sameIdentity, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
+import { homeOf, identityOf, newRecord, sameIdentity, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { crashAt, errorText, requestContext, type CeremonyDeps } from './context.js';
 import type { Replication } from './replication.js';
@@ -235,9 +235,10 @@ export class Dealing implements Sweepable {
       if (byName.status === 'pending') throw new NodeError('ERR_CONFLICT', `name "${rec.name}" is being created by another ceremony`);
       throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists`);
     }
-    // Only the coordinator's own local key may exist already (distributeKey); anything else would
-    // be another ceremony's or an active key.
-    const ownLocal = mine !== undefined && !mine.distributed && from === self && auth.method === 'kchain.distributeKey';
+    // Only the coordinator's own local key may exist already (distributeKey) — here, or as the
+    // reference every member keeps of it (local-keys.ts); anything else would be another
+    // ceremony's or an active key.
+    const ownLocal = mine !== undefined && !mine.distributed && (from === self || homeOf(mine) === from) && auth.method === 'kchain.distributeKey';
     if (mine && !ownLocal) throw new NodeError(mine.status === 'pending' ? 'ERR_CONFLICT' : 'ERR_KEY_EXISTS', `key ${rec.id} already exists here`);
     const share = b64Field(b.share, 'share');
     try {

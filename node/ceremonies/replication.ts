@@ -17,7 +17,7 @@ import { parseCertificate } from '../../cluster/key-certificate.js';
 import type { MessageSpec } from '../../cluster/peer-port.js';
 import { REQUEST_WINDOW_MS } from '../authority.js';
 import { NodeError } from '../errors.js';
-import { SETTABLE_STATUSES, type KeyRecord, type KeyStatus } from '../keys/key-record.js';
+import { SETTABLE_STATUSES, homeOf, type KeyRecord, type KeyStatus } from '../keys/key-record.js';
 import { keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { validateMetadata, validateName, validateTags } from '../keys/validation.js';
 import { errorText, sortNum, type CeremonyDeps } from './context.js';
@@ -73,7 +73,7 @@ export class Replication implements Sweepable {
   /** Applies a metadata update here, then everywhere else. */
   async update(key: KeyRecord, evidence: EvidenceWire, auth: Authorization): Promise<KeyRecord> {
     const out = this.applyUpdate(key, auth);
-    if (key.distributed || key.certificate) {
+    if (key.distributed || key.certificate || homeOf(key) !== null) {
       const others = this.d.port.members().filter((m) => m !== this.d.selfId);
       await this.sendOrDefer({ type: REPLICATION_MSG.update.type, keyId: key.id, evidence, validators: others }, () => ({ keyId: key.id, evidence }));
     }
@@ -267,6 +267,8 @@ export class Replication implements Sweepable {
  * freshness window; they may be delivered late).
  */
 function requestFor(a: Authorization, key: KeyRecord, what: string, byName: Map<string, { keyId: string; until: number }>, now: number): void {
+  // Only the validator the client called relays its request (cluster/evidence.ts).
+  if (a.signed && a.aud !== a.by) throw new NodeError('ERR_FORBIDDEN', `${a.actor} sent this request to validator ${a.aud}, not to validator ${a.by}`);
   const ref = a.params.id ?? a.params.keyId ?? a.params.key_id;
   if (ref === key.id) return;
   if (ref !== key.name) throw new NodeError('ERR_FORBIDDEN', `the ${what} request names another key`);

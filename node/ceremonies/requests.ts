@@ -82,9 +82,10 @@ export function checkReshare(a: Authorization, key: KeyRecord, next: { holders: 
   const ref = param(a.params, ['keyId', 'key_id']);
   if (ref !== key.id && ref !== key.name) throw refuse('another key');
   if (key.policy === 'signed' && !a.signed) throw new NodeError('ERR_FORBIDDEN', `key ${key.id} accepts client-signed requests only; ${a.actor} did not sign`);
+  // The ceremony must be the one asked for, a refresh included (a request for another threshold or
+  // holder set is not a request for a refresh).
   const refresh = sameSet(next.holders, key.holders) && next.threshold === key.threshold;
-  if (refresh) return;
-  if (!a.signed) {
+  if (!refresh && !a.signed) {
     throw new NodeError('ERR_FORBIDDEN', `changing the holders or the threshold of key ${key.id} needs a request signed by an admin; ${a.actor} did not sign`);
   }
   const t = intParam(a.params, ['newThreshold', 'new_threshold']) || key.threshold!;

@@ -30,9 +30,12 @@ export class Sweeper {
   }
 
   start(): void {
-    void (async () => {
-      for (const p of this.parts) await p.recover?.().catch((e) => this.log.error({ err: e, ceremony: p.name }, 'recovery failed'));
-    })();
+    this.recovering = (async () => {
+      for (const p of this.parts) {
+        if (this.stopped) return;
+        await p.recover?.().catch((e) => this.failed(e, p.name, 'recovery failed'));
+      }
+    })().finally(() => (this.recovering = null));
     this.timer = setInterval(() => void this.tick(), this.periodMs);
     this.timer.unref();
   }
@@ -42,22 +45,41 @@ export class Sweeper {
     setTimeout(() => void this.tick(), delayMs).unref();
   }
 
-  stop(): void {
+  /**
+   * Stops the timer and waits (at most `graceMs`) for a sweep or recovery in progress, so that none
+   * touches the store after the validator closed it (issue 14 item 3).
+   */
+  async stop(graceMs = 2_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    const busy = [this.inFlight, this.recovering].filter((p): p is Promise<void> => p !== null);
+    if (busy.length) await Promise.race([Promise.all(busy), new Promise((r) => setTimeout(r, graceMs).unref())]);
   }
 
-  private async tick(): Promise<void> {
-    if (this.running || this.stopped) return;
+  private inFlight: Promise<void> | null = null;
+  private recovering: Promise<void> | null = null;
+
+  private tick(): Promise<void> {
+    if (this.running || this.stopped) return Promise.resolve();
     this.running = true;
-    try {
-      for (const p of this.parts) {
-        if (this.stopped) return;
-        await p.sweep(this.now()).catch((e) => this.log.error({ err: e, ceremony: p.name }, 'sweep failed'));
+    this.inFlight = (async () => {
+      try {
+        for (const p of this.parts) {
+          if (this.stopped) return;
+          await p.sweep(this.now()).catch((e) => this.failed(e, p.name, 'sweep failed'));
+        }
+      } finally {
+        this.running = false;
+        this.inFlight = null;
       }
-    } finally {
-      this.running = false;
-    }
+    })();
+    return this.inFlight;
+  }
+
+  /** A failure while shutting down (the store may be closing) is expected: no stack at error level. */
+  private failed(e: unknown, ceremony: string, msg: string): void {
+    if (this.stopped) this.log.debug({ ceremony, reason: e instanceof Error ? e.message : String(e) }, `${msg} while stopping`);
+    else this.log.error({ err: e, ceremony }, msg);
   }
 }

@@ -1,114 +1,63 @@
 #!/usr/bin/env node
 /**
- * The `kchain` command: run a validator, manage certificates, start a local cluster, verify the
- * audit chain, call a validator. Output for people goes to stdout; the validator logs JSON lines.
+ * The `kchain` command: run a validator, manage certificates, keys and the member list, start a local
+ * cluster, read and verify the audit log, render logs, call any method. Output for people goes to
+ * stdout (tables), `--output json` is for scripts, errors go to stderr, and the exit code says what
+ * went wrong (EXIT_HELP). The validator itself logs JSON lines.
  */
-import { parseArgs } from 'node:util';
-import { runCertsCommand } from '../../certs/cli.js';
 import { ERROR_CODES, ERROR_DESCRIPTIONS, type ErrorCode } from '../../rpc/errors.js';
-import { configHelp, loadConfig } from '../config/config.js';
-import { createLogger } from '../logger.js';
-import { Validator } from '../validator.js';
 import { VERSION } from '../methods/common.js';
-import { runClusterCommand } from './local-cluster.js';
 import { runAuditCommand } from './audit.js';
 import { runCallCommand } from './call.js';
+import { runCertsWithConfig } from './certs-command.js';
+import { runClusterCommand } from './cluster-command.js';
+import { runKeyCommand } from './key.js';
+import { runLogsCommand } from './logs.js';
+import { runNode } from './node-command.js';
+import { EXIT, EXIT_HELP, describeError, exitCodeOf, formatOf, guardPipes, table } from './output.js';
 import { runValidatorsCommand } from './validators.js';
+import { parseArgs } from 'node:util';
 
-const out = (line: string) => process.stdout.write(line + '\n');
-const err = (line: string) => process.stderr.write(line + '\n');
+const out = (line: string) => void process.stdout.write(line + '\n');
+const err = (line: string) => void process.stderr.write(line + '\n');
 
-const HELP = `kchain ${VERSION} — K-Chain threshold key management validator
+const HELP = `kchain ${VERSION} — K-Chain threshold key management
 
 Usage: kchain <command> [options]
 
-Commands:
-  cluster up        start a local cluster (default 5 validators, threshold 3) in the foreground
-  cluster down      stop a local cluster started in the background
-  cluster status    show the health of the local cluster's validators
+Keys and the cluster (talk to a validator; see Connection below):
+  key create|list|show|sign|verify|encrypt|decrypt|delete|reshare
+                    manage and use keys (kchain key --help)
+  cluster status    members, who is up, latency, per-key quorum and generations
+  validators        the member list; add, remove or revoke (admin-signed)
+  audit show|tail|export
+                    read a validator's audit log, filtered by key, actor, action, time
+  call              call any JSON-RPC method:  kchain call kchain.health
+
+Running validators:
+  cluster up|down   start (or stop) a local development cluster: 5 validators, threshold 3
   node              run one validator:  kchain node --config <file>
-  certs             create a cluster CA and issue validator, client and admin certificates
-  call              call a JSON-RPC method:  kchain call kchain.health
-  validators        list the members; add, remove or revoke (admin-signed)
-  audit verify      check a validator's hash-chained audit log
-  errors            print the error code table
+  certs             create a cluster CA; issue validator (with --write-config), client and admin certificates
+  audit verify      check a validator's hash-chained audit log offline (needs its password)
+  logs              render validators' JSON logs for people
+  errors            the error code table
+
+Connection: --endpoint (KCHAIN_ADDR), --ca (KCHAIN_CACERT), --cert (KCHAIN_CLIENT_CERT),
+  --key (KCHAIN_CLIENT_KEY), --signing-key (KCHAIN_SIGNING_KEY), --token (KCHAIN_TOKEN),
+  --timeout seconds (KCHAIN_TIMEOUT, default 30); without them: the local cluster's admin
+  certificate in .kchain/local and https://127.0.0.1:9630.
+Output: -o/--output table|json (table by default; json for scripts).
+
+${EXIT_HELP}
 
 Run 'kchain <command> --help' for a command's options.`;
 
-const NODE_HELP = `Usage: kchain node --config <file> [options]
-
-Runs one validator until SIGINT/SIGTERM. The config file is YAML or JSON; flags and KCHAIN_*
-environment variables override it (flags win).
-
-Options:
-  --config <file>          config file (YAML or JSON)
-  --id <n>                 validator id (listens on 9629+id unless port is set)
-  --port <n>               TCP port for JSON-RPC, peers, /health and /metrics
-  --host <addr>            bind address (default 127.0.0.1)
-  --data-dir <dir>         where the encrypted SQLite database lives
-  --log-level <level>      trace | debug | info | warn | error
-  --plaintext-loopback     also accept plain HTTP from loopback (development)
-  --join <host:port>       join a running cluster through this validator (repeatable: tried in order)
-  --advertise-address <a>  host:port other validators dial to reach this one (default host:port)
-
-Config options:
-${configHelp()}`;
-
-async function runNode(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      id: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'log-level': { type: 'string' },
-      'plaintext-loopback': { type: 'boolean' },
-      join: { type: 'string', multiple: true },
-      'advertise-address': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    out(NODE_HELP);
-    return 0;
-  }
-  process.umask(0o077);
-  const { config, warnings } = await loadConfig({ file: values.config, flags: values, env: process.env });
-  const log = createLogger({ level: config.log.level, file: config.log.file, validatorId: config.id });
-  for (const w of warnings) log.warn(w);
-  let validator: Validator;
-  try {
-    validator = await Validator.create({ config, log });
-  } catch (e) {
-    log.fatal({ code: (e as { code?: string }).code }, (e as Error).message);
-    log.flush?.();
-    err(`kchain node: ${(e as Error).message}`);
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      validator.close().then(resolve, (e) => {
-        log.error({ err: e }, 'error during shutdown');
-        resolve();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
-  log.flush?.();
-  return 0;
-}
-
-function printErrors(): number {
-  out('code    name                       meaning');
-  for (const [name, code] of Object.entries(ERROR_CODES)) {
-    out(`${String(code).padEnd(7)} ${name.padEnd(26)} ${ERROR_DESCRIPTIONS[name as ErrorCode]}`);
-  }
-  return 0;
+function printErrors(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, strict: true, options: { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } } });
+  const rows = (Object.entries(ERROR_CODES) as [ErrorCode, number][]).map(([name, code]) => ({ code, name, meaning: ERROR_DESCRIPTIONS[name] }));
+  if (formatOf(values) === 'json') out(JSON.stringify(rows, null, 2));
+  else out(table(['CODE', 'NAME', 'MEANING'], rows.map((r) => [r.code, r.name, r.meaning])));
+  return EXIT.ok;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -119,45 +68,46 @@ export async function main(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       out(HELP);
-      return cmd === undefined ? 2 : 0;
+      return cmd === undefined ? EXIT.usage : EXIT.ok;
     case '--version':
     case 'version':
       out(VERSION);
-      return 0;
+      return EXIT.ok;
     case 'node':
-      return runNode(rest);
+      return runNode(rest, out, err);
     case 'certs':
-      return runCertsCommand(rest, out);
+      return runCertsWithConfig(rest, out);
     case 'cluster':
-      return runClusterCommand(rest, out);
+      return runClusterCommand(rest, out, err);
+    case 'key':
+    case 'keys':
+      return runKeyCommand(rest, out);
     case 'audit':
-      return runAuditCommand(rest, out);
+      return runAuditCommand(rest, out, err);
     case 'call':
-      return runCallCommand(rest, out);
+      return runCallCommand(rest, out, err);
     case 'validators':
       return runValidatorsCommand(rest, out);
+    case 'logs':
+      return runLogsCommand(rest, out);
     case 'errors':
-      return printErrors();
+      return printErrors(rest);
     default:
-      err(`kchain: unknown command "${cmd}"\n`);
-      err(HELP);
-      return 2;
+      err(`kchain: unknown command "${cmd}"; kchain --help lists the commands`);
+      return EXIT.usage;
   }
 }
 
+guardPipes();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    const code = (e as { code?: string }).code;
-    // Usage and config mistakes are the user's: print the message, not a stack.
-    if (code === 'ERR_INVALID_PARAMS' || code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      err(`kchain: ${(e as Error).message}`);
-      process.exitCode = 2;
-    } else {
-      err(`kchain: ${(e as Error).stack ?? String(e)}`);
-      process.exitCode = 1;
-    }
+    const code = exitCodeOf(e);
+    // A mistake the user can fix is one sentence; anything else keeps its stack for a bug report.
+    const known = code !== EXIT.failed || (e as { code?: unknown }).code !== undefined;
+    err(`kchain: ${known ? describeError(e) : ((e as Error).stack ?? String(e))}`);
+    process.exitCode = code;
   },
 );

@@ -1,7 +1,7 @@
 /**
  * A small JSON-RPC client for K-Chain validators, over mTLS (with a client or admin certificate)
- * or plain HTTP on loopback, with keep-alive. Used by `kchain call`, the local cluster launcher,
- * the benchmark and the integration tests.
+ * or plain HTTP on loopback, with keep-alive and one deadline per call. The transport of the typed
+ * KChainClient (node/client/kchain-client.ts), the `kchain` commands, the benchmark and the tests.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -38,14 +38,32 @@ export interface RpcErrorObject {
   data?: string;
 }
 
+/** The validator answered with a JSON-RPC error. */
 export class RpcCallError extends Error {
   readonly rpcCode: number;
   readonly data?: string;
+  /** The K-Chain error name (ERR_KEY_NOT_FOUND, …) carried in `data`; ERR_INTERNAL when none. */
+  readonly code: string;
   constructor(e: RpcErrorObject) {
     super(e.message);
     this.name = 'RpcCallError';
     this.rpcCode = e.code;
     if (e.data !== undefined) this.data = e.data;
+    this.code = /^ERR_[A-Z_]+/.exec(e.data ?? '')?.[0] ?? 'ERR_INTERNAL';
+  }
+}
+
+/**
+ * The validator could not be reached or did not answer in time: `code` is the system error
+ * (ECONNREFUSED, ECONNRESET, ENOTFOUND, …) or ETIMEDOUT when the deadline passed.
+ */
+export class TransportError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
   }
 }
 
@@ -70,10 +88,21 @@ export class RpcClient {
         : new http.Agent(common);
   }
 
-  /** Sends a raw body and returns the HTTP status and the parsed (or raw) response body. */
+  /**
+   * Sends a raw body and returns the HTTP status and the parsed (or raw) response body. The whole
+   * exchange (connect, TLS, request, response) must finish within timeoutMs, or it fails with a
+   * TransportError ETIMEDOUT: a stopped validator that still accepts TCP connections cannot hang it.
+   */
   raw(body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; text: string }> {
     const mod = this.url.protocol === 'https:' ? https : http;
+    const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    const host = this.url.host;
     return new Promise((resolve, reject) => {
+      const fail = (e: unknown) => {
+        clearTimeout(deadline);
+        const err = e as NodeJS.ErrnoException;
+        reject(e instanceof TransportError ? e : new TransportError(`cannot reach ${host}: ${err.message}`, err.code ?? 'ECONNRESET'));
+      };
       const req = mod.request(
         this.url,
         {
@@ -84,12 +113,12 @@ export class RpcClient {
             ...(this.opts.bearerToken ? { authorization: `Bearer ${this.opts.bearerToken}` } : {}),
             ...headers,
           },
-          timeout: this.opts.timeoutMs ?? 30_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
+            clearTimeout(deadline);
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
             try {
@@ -99,11 +128,11 @@ export class RpcClient {
             }
             resolve({ status: res.statusCode ?? 0, body: parsed, text });
           });
-          res.on('error', reject);
+          res.on('error', fail);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`request to ${this.url.host} timed out`)));
-      req.on('error', reject);
+      const deadline = setTimeout(() => req.destroy(new TransportError(`${host} did not answer within ${timeoutMs / 1000} s`, 'ETIMEDOUT')), timeoutMs);
+      req.on('error', fail);
       req.end(body);
     });
   }
@@ -115,7 +144,7 @@ export class RpcClient {
     if (params !== undefined) msg.params = await this.signed(method, params);
     const res = await this.raw(JSON.stringify(msg));
     const body = res.body as { result?: T; error?: RpcErrorObject } | null;
-    if (!body || typeof body !== 'object') throw new Error(`HTTP ${res.status}: not a JSON-RPC response`);
+    if (!body || typeof body !== 'object') throw new TransportError(`HTTP ${res.status} from ${this.url.host}: not a JSON-RPC response`, 'EPROTO');
     if (body.error) throw new RpcCallError(body.error);
     return body.result as T;
   }
@@ -148,8 +177,8 @@ export class RpcClient {
         if (who?.role === 'validator' && who.validatorId) resolve(who.validatorId);
         else reject(new Error(`${this.url.host} does not present a K-Chain validator certificate`));
       });
-      sock.once('timeout', () => sock.destroy(new Error(`TLS handshake with ${this.url.host} timed out`)));
-      sock.once('error', reject);
+      sock.once('timeout', () => sock.destroy(new TransportError(`${this.url.host} did not complete a TLS handshake within ${(this.opts.timeoutMs ?? 30_000) / 1000} s`, 'ETIMEDOUT')));
+      sock.once('error', (err: NodeJS.ErrnoException) => reject(err instanceof TransportError ? err : new TransportError(`cannot reach ${this.url.host}: ${err.message}`, err.code ?? 'ECONNRESET')));
     });
     this.audience.catch(() => (this.audience = undefined)); // try again on the next call
     return this.audience;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { identityFromSubjectAltName } from '../../certs/identity.js';
 import { CLIENT_HELP, CLIENT_OPTIONS, UsageError, clientFrom } from './client-options.js';
+import { EXIT, OUTPUT_HELP, OUTPUT_OPTIONS, exitCodeOf, formatOf, table } from './output.js';
 import { RpcCallError, type RpcClient } from './rpc-client.js';
 
 const HELP = `Usage: kchain validators <list|add|remove|revoke> [options]
@@ -19,6 +20,7 @@ const HELP = `Usage: kchain validators <list|add|remove|revoke> [options]
   revoke (--serial HEX | --certificate FILE)         refuse a certificate (client, admin or validator) everywhere
 
 Every change is signed with the admin certificate's request-signing key.
+${OUTPUT_HELP}
 
 ${CLIENT_HELP}`;
 
@@ -72,13 +74,15 @@ export async function runValidatorsCommand(argv: string[], out: (s: string) => v
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...CLIENT_OPTIONS, id: { type: 'string' }, address: { type: 'string' }, serial: { type: 'string' }, certificate: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    options: { ...CLIENT_OPTIONS, ...OUTPUT_OPTIONS, id: { type: 'string' }, address: { type: 'string' }, serial: { type: 'string' }, certificate: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const sub = positionals[0];
   if (values.help || !sub) {
     out(HELP);
     return values.help ? 0 : 2;
   }
+  const json = formatOf(values) === 'json';
   const { client, endpoint } = clientFrom(values);
   const id = () => {
     const n = Number(values.id);
@@ -88,11 +92,10 @@ export async function runValidatorsCommand(argv: string[], out: (s: string) => v
   try {
     if (sub === 'list') {
       const l = await listValidators(client);
-      if (values.json) out(JSON.stringify(l, null, 2));
+      if (json) out(JSON.stringify(l, null, 2));
       else {
         out(`member list epoch ${l.epoch} (as validator ${l.self} at ${endpoint} sees it)`);
-        out('id    address                  connected  identity');
-        for (const m of l.members) out(`${String(m.id).padEnd(5)} ${m.address.padEnd(24)} ${(m.connected ? 'yes' : 'no').padEnd(10)} ${m.identity ?? '(not pinned yet)'}`);
+        out(table(['ID', 'ADDRESS', 'CONNECTED', 'IDENTITY'], l.members.map((m) => [m.id, m.address, m.connected ? 'yes' : 'no', m.identity ?? '(not pinned yet)'])));
         if (l.revoked.length) out(`revoked serials: ${l.revoked.join(', ')}`);
       }
       return 0;
@@ -118,9 +121,9 @@ export async function runValidatorsCommand(argv: string[], out: (s: string) => v
       r = await updateValidators(client, (l) => ({ members: l.members, revoked: [...new Set([...l.revoked, serial])] }));
     } else {
       out(HELP);
-      return 2;
+      return EXIT.usage;
     }
-    if (values.json) out(JSON.stringify(r, null, 2));
+    if (json) out(JSON.stringify(r, null, 2));
     else {
       out(`member list is now epoch ${r.epoch}${r.added.length ? `; added ${r.added.join(', ')}` : ''}${r.removed.length ? `; removed ${r.removed.join(', ')}` : ''}`);
       for (const k of r.keysToReshare) out(`  reshare key "${k.name}" (${k.keyId}), held by ${k.holders.join(', ')}: kchain call kchain.reshareKey '{"keyId":"${k.keyId}","newThreshold":0,"newTotalParts":0,"newValidators":null}'`);
@@ -128,8 +131,8 @@ export async function runValidatorsCommand(argv: string[], out: (s: string) => v
     return 0;
   } catch (e) {
     if (e instanceof RpcCallError) {
-      out(`error ${e.rpcCode} ${e.data ?? ''}: ${e.message}`);
-      return 1;
+      process.stderr.write(`kchain: ${e.message} (${e.code})\n`);
+      return exitCodeOf(e);
     }
     throw e;
   } finally {

@@ -13,7 +13,7 @@ import type { EvidenceWire } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { SessionKind } from '../store/sessions.js';
-import { identityOf, sameIdentity, sharingOfKey, type KeyRecord } from './key-record.js';
+import { homeOf, identityOf, sameIdentity, sharingOfKey, type KeyRecord } from './key-record.js';
 import { keyToWire } from './key-wire.js';
 
 export interface CertifierOptions {
@@ -125,7 +125,7 @@ export class Certifier {
       const clash = this.o.store.keys.getByName(rec.name);
       if (clash) throw new NodeError('ERR_KEY_EXISTS', `a key named "${rec.name}" already exists here (${clash.id})`);
     } else if (!mine.distributed) {
-      if (from !== this.o.selfId) throw refuse('a local key becomes distributed only by its own validator');
+      if (from !== this.o.selfId && homeOf(mine) !== from) throw refuse('a local key becomes distributed only by the validator that holds it');
       if (mine.publicKey.join() !== rec.publicKey.join()) throw refuse('another public key');
     } else if (rec.generation === mine.generation) {
       if (identityDigest(identityOf(rec)) !== identityDigest(identityOf(mine))) throw refuse(`another record of generation ${rec.generation} than this validator has`);

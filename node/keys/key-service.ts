@@ -13,7 +13,7 @@ import { wipe } from '../../crypto/bytes.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { KEY_STATUSES, SETTABLE_STATUSES, isThresholdKey, newRecord, requireActive, type KeyPolicy, type KeyRecord, type KeyStatus } from './key-record.js';
+import { KEY_STATUSES, SETTABLE_STATUSES, homeOf, isThresholdKey, newRecord, requireActive, type KeyPolicy, type KeyRecord, type KeyStatus } from './key-record.js';
 import { validateMetadata, validateName, validateTags } from './validation.js';
 
 export type MlKem = 'ml-kem-512' | 'ml-kem-768' | 'ml-kem-1024';
@@ -32,6 +32,9 @@ export interface CreateRequest {
 
 /** What a distributed key needs from the cluster (absent on a validator without peers). */
 export interface ClusterKeys {
+  readonly selfId: number;
+  /** Reserves a new local key's name on every member (undoes the key here on a clash). */
+  reserveLocal(rec: KeyRecord, evidence: EvidenceWire): Promise<void>;
   create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord>;
   withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }>;
 }
@@ -81,11 +84,14 @@ export class KeyService {
     const explicitLocal = req.threshold === 0 && !total;
     const threshold = req.threshold ?? (total >= 2 ? 2 : 0);
     if (threshold > 0 && total > 0 && threshold > total) throw new NodeError('ERR_INVALID_PARAMS', `threshold ${threshold} is larger than totalShares ${total}`);
-    if (threshold === 1 && total > 1) {
-      throw new NodeError('ERR_INVALID_PARAMS', `threshold 1 of ${total} would give every holder the whole key; use threshold ≥ 2, or threshold 0 and totalShares 0 for a key held by one validator`);
+    if (threshold === 1) {
+      throw new NodeError('ERR_INVALID_PARAMS', `threshold 1${total > 1 ? ` of ${total}` : ''} would give a holder the whole key; use threshold ≥ 2, or threshold 0 and totalShares 0 for a key held by one validator`);
     }
     if (this.store.keys.getByName(req.name)) throw new NodeError('ERR_KEY_EXISTS', `a key named "${req.name}" already exists`);
-    const distribute = threshold >= 2 || info.thresholdSupport || (this.cluster !== null && !explicitLocal && req.threshold === undefined);
+    // In a cluster a name denotes one key everywhere: distributed (the cluster's default threshold
+    // when none is given) unless threshold 0 and totalShares 0 ask for a local key, whose name is then
+    // reserved on every member.
+    const distribute = threshold >= 2 || info.thresholdSupport || (this.cluster !== null && !explicitLocal);
     if (distribute) {
       if (!this.cluster) {
         throw new NodeError(
@@ -97,13 +103,15 @@ export class KeyService {
       const e = evidence();
       return this.cluster.create({ ...req, algorithm, threshold: req.threshold || undefined }, e.evidence, e.policy);
     }
+    const e = this.cluster ? evidence() : null;
     const { secret, publicKey } = generateKey(algorithm);
-    const rec = newRecord({ name: req.name, algorithm, publicKey, now: this.now(), tags: req.tags, metadata: req.metadata ?? null });
+    const rec = newRecord({ name: req.name, algorithm, publicKey, now: this.now(), tags: req.tags, metadata: req.metadata ?? null, ...(e ? { policy: e.policy, home: this.cluster!.selfId } : {}) });
     try {
       this.store.insertKey(rec, { local: secret });
     } finally {
       wipe(secret);
     }
+    if (e) await this.cluster!.reserveLocal(rec, e.evidence);
     return rec;
   }
 
@@ -183,6 +191,10 @@ export class KeyService {
     if (key.distributed) {
       if (!this.cluster) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" is distributed and this validator has no peers`);
       return this.cluster.withSecret(key, evidence(), fn);
+    }
+    const home = homeOf(key);
+    if (home !== null && !this.store.secrets.hasLocal(key.id)) {
+      throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is a local key held by validator ${home} only; call that validator for decrypt and sign`);
     }
     // A local key too is used only on a request the key's policy and this validator accept (a
     // signed one where unsigned requests are refused): the evidence checks it, and is then unused.

@@ -5,18 +5,19 @@
 import { toB64 } from '../../crypto/bytes.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { NodeError } from '../errors.js';
-import { ADMIN, audited, creationEvidence, evidenceFor, keyIdField, requireCluster, shareIdsOf, validatorIds, type MethodDeps } from './common.js';
+import { homeOf } from '../keys/key-record.js';
+import { audited, creationEvidence, evidenceFor, keyIdField, requireCluster, serve, shareIdsOf, validatorIds, type MethodDeps } from './common.js';
 
 export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
   return {
     'kchain.distributeKey': audited(
       d,
-      'distributeKey',
-      ADMIN,
-      ['keyId', 'threshold', ['totalParts', 'totalShares', 'total_parts', 'total_shares'], 'validators'],
+      'kchain.distributeKey',
       keyIdField,
       async (p, c) => {
         const key = d.keys.resolve(p.str('keyId'));
+        const home = homeOf(key);
+        if (home !== null && home !== d.selfId) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is a local key held by validator ${home}; call distributeKey on that validator`);
         const threshold = p.int('threshold', { min: 1, max: 255 });
         const total = p.int('totalParts', { min: 1, max: 255 });
         if (threshold > total) throw new NodeError('ERR_INVALID_PARAMS', `threshold ${threshold} is larger than totalParts ${total}`);
@@ -29,16 +30,14 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
           return { success: true, shareIds: shareIdsOf(key), groupPublicKey: toB64(key.publicKey) };
         }
         const e = creationEvidence(d, c);
-        const out = await cluster.dealing.distribute(key, threshold, total, named, e.evidence, e.policy);
+        const out = await cluster.timed('deal', () => cluster.dealing.distribute(key, threshold, total, named, e.evidence, e.policy));
         return { success: true, shareIds: shareIdsOf(out), groupPublicKey: toB64(out.publicKey) };
       },
     ),
 
     'kchain.reshareKey': audited(
       d,
-      'reshareKey',
-      ADMIN,
-      ['keyId', ['newThreshold', 'new_threshold'], ['newTotalParts', 'new_total', 'new_total_parts'], 'newValidators'],
+      'kchain.reshareKey',
       keyIdField,
       async (p, c) => {
         const key = d.keys.resolve(p.str('keyId'));
@@ -46,15 +45,12 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
         const n = p.optInt('newTotalParts', { min: 0, max: 255 }) ?? 0;
         if (!key.distributed) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is not distributed; use kchain.distributeKey first`);
         const cluster = requireCluster(d, 'reshareKey');
-        const out = await cluster.resharing.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key));
+        const out = await cluster.timed('reshare', () => cluster.resharing.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key)));
         return { success: true, newShareIds: shareIdsOf(out), generation: out.generation };
       },
     ),
 
-    'kchain.listValidators': {
-      roles: ADMIN,
-      params: [],
-      handler: () => {
+    'kchain.listValidators': serve('kchain.listValidators', () => {
         const cluster = requireCluster(d, 'the member list');
         const doc = cluster.membership.document();
         const status = cluster.network.status();
@@ -67,10 +63,9 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
           ],
           revoked: doc.revoked,
         };
-      },
-    },
+    }),
 
-    'kchain.updateValidators': audited(d, 'updateValidators', ADMIN, ['epoch', 'members', 'revoked'], () => null, async (p, c) => {
+    'kchain.updateValidators': audited(d, 'kchain.updateValidators', () => null, async (p, c) => {
       const cluster = requireCluster(d, 'changing the member list');
       p.int('epoch', { min: 1 });
       if (c.request?.auth === undefined) throw new NodeError('ERR_UNAUTHENTICATED', 'the member list changes only by a request signed by an admin (kchain validators add|remove signs it)');

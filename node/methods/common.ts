@@ -4,13 +4,14 @@
  */
 import { toB64 } from '../../crypto/bytes.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
+import { CATALOGUE, fieldsOf, type MethodName, type ResultOf } from '../../rpc/catalogue.js';
 import type { Caller, MethodSpec, Role } from '../../rpc/methods.js';
-import type { FieldDecl, Params } from '../../rpc/params.js';
+import type { Params } from '../../rpc/params.js';
 import type { Authority } from '../authority.js';
 import type { Cluster } from '../cluster.js';
 import { NodeError } from '../errors.js';
 import { resolveValidatorList } from '../keys/holders.js';
-import type { KeyPolicy, KeyRecord } from '../keys/key-record.js';
+import { homeOf, type KeyPolicy, type KeyRecord } from '../keys/key-record.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { Store } from '../store/store.js';
 
@@ -28,26 +29,41 @@ export interface MethodDeps {
   now: () => number;
 }
 
-export const CLIENT: readonly Role[] = ['client', 'admin'];
-export const ADMIN: readonly Role[] = ['admin'];
+/** Methods whose requests travel to holders as evidence; their roles (from the catalogue) are what holders check. */
+const EVIDENCE_METHODS = [
+  'kchain.createKey',
+  'kchain.updateKey',
+  'kchain.deleteKey',
+  'kchain.distributeKey',
+  'kchain.reshareKey',
+  'kchain.updateValidators',
+  'kchain.decrypt',
+  'kchain.sign',
+  'kchain.thresholdSign',
+] as const satisfies readonly MethodName[];
 
-/** The roles of every method that uses or changes a key (what holders check evidence against). */
-export const METHOD_ROLES: Readonly<Record<string, readonly Role[]>> = {
-  'kchain.createKey': ADMIN,
-  'kchain.updateKey': ADMIN,
-  'kchain.deleteKey': ADMIN,
-  'kchain.distributeKey': ADMIN,
-  'kchain.reshareKey': ADMIN,
-  'kchain.updateValidators': ADMIN,
-  'kchain.decrypt': CLIENT,
-  'kchain.sign': CLIENT,
-  'kchain.thresholdSign': CLIENT,
-};
+export const METHOD_ROLES: Readonly<Record<string, readonly Role[]>> = Object.fromEntries(EVIDENCE_METHODS.map((m) => [m, CATALOGUE[m].roles]));
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A method as the catalogue declares it (roles, params); the handler's result is checked against it. */
+export function serve<M extends MethodName>(m: M, handler: (p: Params, c: Caller) => Awaitable<ResultOf<M>>): MethodSpec {
+  return { roles: CATALOGUE[m].roles, params: fieldsOf(m), handler };
+}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Where a local key made in a cluster lives, as `validator N (host:port)`. */
+export function locationOf(d: Pick<MethodDeps, 'cluster' | 'selfId' | 'selfAddress'>, k: KeyRecord): string | undefined {
+  const home = homeOf(k) ?? (k.distributed ? null : d.selfId);
+  if (home === null) return undefined;
+  const address = home === d.selfId ? d.selfAddress : d.cluster?.membership.addresses().find((m) => m.id === home)?.address;
+  return `validator ${home}${address ? ` (${address})` : ''}`;
+}
+
 /** KeyMetadata exactly as WIRE.md describes it (plus a few fields a Go client ignores). */
-export function keyMetadata(k: KeyRecord) {
+export function keyMetadata(d: Pick<MethodDeps, 'cluster' | 'selfId' | 'selfAddress'>, k: KeyRecord): ResultOf<'kchain.getKeyByID'> {
+  const location = locationOf(d, k);
   return {
     id: k.id,
     name: k.name,
@@ -62,6 +78,7 @@ export function keyMetadata(k: KeyRecord) {
     tags: k.tags,
     ...(k.metadata !== null ? { metadata: k.metadata } : {}),
     ...(k.distributed ? { generation: k.generation, validators: k.holders.map(String), authorization: k.policy } : {}),
+    ...(location ? { location } : {}),
   };
 }
 
@@ -106,37 +123,35 @@ export function creationEvidence(d: MethodDeps, c: Caller): { evidence: Evidence
 }
 
 /** Wraps a handler that uses or changes a key so that success and failure both reach the audit chain. */
-export function audited<R>(
+export function audited<M extends MethodName>(
   d: MethodDeps,
-  action: string,
-  roles: readonly Role[],
-  fields: readonly FieldDecl[],
+  m: M,
   keyOf: (p: Params) => string | null,
-  fn: (p: Params, c: Caller) => Promise<R> | R,
-  detailOf?: (r: R) => string | undefined,
+  fn: (p: Params, c: Caller) => Awaitable<ResultOf<M>>,
+  detailOf?: (r: ResultOf<M>) => string | undefined,
 ): MethodSpec {
+  const action = m.replace(/^kchain\./, '');
   const audit = (c: Caller, keyId: string | null, outcome: string, detail?: string) =>
     d.store.record({ actor: actorOf(c), action, keyId, outcome, detail }, d.now());
-  return {
-    roles,
-    params: fields,
-    handler: async (p: Params, c: Caller) => {
-      let keyId: string | null = null;
-      try {
-        keyId = keyOf(p);
-      } catch {
-        keyId = null;
-      }
-      try {
-        const r = await fn(p, c);
-        audit(c, keyId, 'ok', detailOf?.(r));
-        return r;
-      } catch (e) {
-        audit(c, keyId, `error:${(e as { code?: string }).code ?? 'ERR_INTERNAL'}`);
-        throw e;
-      }
-    },
-  };
+  return serve(m, async (p: Params, c: Caller) => {
+    let keyId: string | null = null;
+    try {
+      // Clients name keys by id or by name: the audit row always carries the id when there is one.
+      const ref = keyOf(p);
+      keyId = ref === null ? null : (d.store.keys.resolve(ref)?.id ?? ref);
+    } catch {
+      keyId = null;
+    }
+    try {
+      const r = await fn(p, c);
+      const created = (r as { key?: { id?: unknown } } | null)?.key?.id;
+      audit(c, keyId ?? (typeof created === 'string' ? created : null), 'ok', detailOf?.(r));
+      return r;
+    } catch (e) {
+      audit(c, keyId, `error:${(e as { code?: string }).code ?? 'ERR_INTERNAL'}`);
+      throw e;
+    }
+  });
 }
 
 export const keyIdField = (p: Params) => (p.has('keyId') ? String(p.get('keyId')) : null);

@@ -7,18 +7,18 @@ import { toB64, wipe } from '../../crypto/bytes.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { NodeError } from '../errors.js';
 import { isThresholdKey } from '../keys/key-record.js';
-import { CLIENT, audited, evidenceFor, keyIdField, requireCluster, validatorIds, type MethodDeps } from './common.js';
+import { audited, evidenceFor, keyIdField, requireCluster, serve, validatorIds, type MethodDeps } from './common.js';
 
 export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
   return {
-    'kchain.encrypt': audited(d, 'encrypt', CLIENT, ['keyId', 'plaintext', 'aad'], keyIdField, (p) => {
+    'kchain.encrypt': audited(d, 'kchain.encrypt', keyIdField, (p) => {
       const plaintext = p.bytes('plaintext');
       const r = d.keys.encrypt(p.str('keyId'), plaintext, p.optBytes('aad'));
       wipe(plaintext);
       return { ciphertext: toB64(r.blob), nonce: toB64(r.nonce), tag: toB64(r.tag) };
     }),
 
-    'kchain.decrypt': audited(d, 'decrypt', CLIENT, ['keyId', 'ciphertext', 'nonce', 'tag', 'aad', 'algorithm'], keyIdField, async (p, c) => {
+    'kchain.decrypt': audited(d, 'kchain.decrypt', keyIdField, async (p, c) => {
       const key = d.keys.resolve(p.str('keyId'));
       const r = await d.keys.decrypt(key, p.bytes('ciphertext'), p.optBytes('aad'), () => evidenceFor(d, c, key));
       const out = toB64(r.plaintext);
@@ -26,13 +26,14 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       return { plaintext: out, ...(r.key.distributed ? { participantIds: r.participants.map(String) } : {}) };
     }),
 
-    'kchain.sign': audited(d, 'sign', CLIENT, ['keyId', 'message', 'algorithm', 'prehashed'], keyIdField, async (p, c) => {
+    'kchain.sign': audited(d, 'kchain.sign', keyIdField, async (p, c) => {
       const key = d.keys.usable(p.str('keyId'));
       if (isThresholdKey(key)) {
         // A key that is never rebuilt signs by partial signatures, whichever method is called.
         d.keys.checkFamily(key, p.optStr('algorithm'));
         if (p.optBool('prehashed')) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} signs the message itself; prehashed is not supported`);
-        const r = await requireCluster(d, 'threshold signing').signing.sign(key, p.bytes('message'), evidenceFor(d, c, key));
+        const cluster = requireCluster(d, 'threshold signing');
+        const r = await cluster.timed('threshold-sign', () => cluster.signing.sign(key, p.bytes('message'), evidenceFor(d, c, key)));
         return { signature: toB64(r.signature), publicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
       }
       const r = await d.keys.sign(key, p.bytes('message'), p.optStr('algorithm'), p.optBool('prehashed') ?? false, () => evidenceFor(d, c, key));
@@ -41,9 +42,7 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
 
     'kchain.verify': audited(
       d,
-      'verify',
-      CLIENT,
-      ['keyId', 'publicKey', 'message', 'signature', 'algorithm', 'prehashed'],
+      'kchain.verify',
       keyIdField,
       (p) => {
         const r = d.keys.verify({
@@ -59,7 +58,7 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       (r) => (r.valid ? 'valid' : 'invalid'),
     ),
 
-    'kchain.thresholdSign': audited(d, 'thresholdSign', CLIENT, ['keyId', 'message', 'shareIds', 'algorithm', 'participantIds'], keyIdField, async (p, c) => {
+    'kchain.thresholdSign': audited(d, 'kchain.thresholdSign', keyIdField, async (p, c) => {
       const key = d.keys.usable(p.str('keyId'));
       d.keys.checkFamily(key, p.optStr('algorithm'));
       const message = p.bytes('message');
@@ -69,12 +68,12 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       const cluster = requireCluster(d, 'thresholdSign');
       const evidence = () => evidenceFor(d, c, key);
       const r = isThresholdKey(key)
-        ? await cluster.signing.sign(key, message, evidence(), participants)
+        ? await cluster.timed('threshold-sign', () => cluster.signing.sign(key, message, evidence(), participants))
         : await d.keys.sign(key, message, undefined, false, evidence).then((s) => ({ signature: s.signature, participantIds: s.participants }));
       return { signature: toB64(r.signature), groupPublicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
     }),
 
-    'kchain.gatherShares': audited(d, 'gatherShares', CLIENT, ['keyId', 'shareIds', 'minShares'], keyIdField, async (p) => {
+    'kchain.gatherShares': audited(d, 'kchain.gatherShares', keyIdField, async (p) => {
       const key = d.keys.resolve(p.str('keyId'));
       p.optStrArray('shareIds');
       const minShares = p.optInt('minShares', { min: 1, max: 255 });
@@ -83,14 +82,13 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       return { available: r.available.length, required: r.required, shareIds: r.available.map((v) => `${key.id}:${key.generation}:${v}`), ready: r.available.length >= r.required };
     }),
 
-    'kchain.requestSignatureShare': {
-      roles: CLIENT,
-      params: ['keyId', 'message', 'validatorId', 'algorithm'],
-      handler: () => {
-        // The Lux CLI's KChainBackend asks one validator for its raw BLS signature share in a JSON
-        // string (WIRE.md): binary that JSON cannot carry, and a share a client must never see.
-        throw new NodeError('ERR_UNSUPPORTED', 'kchain.requestSignatureShare is not served: partial signatures never leave the validators; use kchain.thresholdSign, which returns the combined signature');
-      },
-    },
+    'kchain.requestSignatureShare': serve('kchain.requestSignatureShare', () => {
+      // The Lux CLI's KChainBackend asks one validator for its raw BLS signature share of a key the
+      // CLI dealt itself (luxfi/cli pkg/key/backend_kchain.go), as binary in a JSON string. It cannot
+      // be served within WIRE.md's types: a G2 share has bytes ≥ 0x80 that a JSON string cannot carry
+      // byte for byte (Go re-encodes them as UTF-8), the message arrives the same way, and a client
+      // must never see a partial signature. thresholdSign returns the combined signature instead.
+      throw new NodeError('ERR_UNSUPPORTED', 'kchain.requestSignatureShare is not served: partial signatures never leave the validators; use kchain.thresholdSign, which returns the combined signature');
+    }),
   };
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { MethodSpec } from '../../rpc/methods.js';
 import type { Params } from '../../rpc/params.js';
 import { NodeError } from '../errors.js';
-import { ADMIN, audited, keyIdField, type MethodDeps } from './common.js';
+import { audited, keyIdField, type MethodDeps } from './common.js';
 
 /** A required id that clients send as a string or a number; stored as its decimal/text form. */
 function requiredId(p: Params, name: string): string {
@@ -23,7 +23,7 @@ const query = (p: Params) => ({
 
 export function shareMethods(d: MethodDeps): Record<string, MethodSpec> {
   return {
-    'kchain.storeShare': audited(d, 'storeShare', ADMIN, ['keyId', 'shareIndex', 'shareData', 'validatorId'], keyIdField, (p) => {
+    'kchain.storeShare': audited(d, 'kchain.storeShare', keyIdField, (p) => {
       const id = `share-${randomBytes(12).toString('hex')}`;
       const now = d.now();
       d.store.blobs.put({
@@ -37,13 +37,13 @@ export function shareMethods(d: MethodDeps): Record<string, MethodSpec> {
       return { shareId: id, stored: true, timestamp: Math.floor(now / 1000) };
     }),
 
-    'kchain.retrieveShare': audited(d, 'retrieveShare', ADMIN, ['keyId', 'shareId', 'validatorId'], keyIdField, (p) => {
+    'kchain.retrieveShare': audited(d, 'kchain.retrieveShare', keyIdField, (p) => {
       const b = d.store.blobs.find(query(p)).at(-1);
       if (!b) throw new NodeError('ERR_SHARE_NOT_FOUND', 'no stored share matches that keyId, shareId and validatorId');
       return { shareId: b.id, shareIndex: b.shareIndex, shareData: b.data, validatorId: b.validatorId, timestamp: Math.floor(b.createdAt / 1000) };
     }),
 
-    'kchain.deleteShare': audited(d, 'deleteShare', ADMIN, ['keyId', 'shareId', 'validatorId'], keyIdField, (p) => {
+    'kchain.deleteShare': audited(d, 'kchain.deleteShare', keyIdField, (p) => {
       const n = d.store.blobs.delete(query(p));
       if (n === 0) throw new NodeError('ERR_SHARE_NOT_FOUND', 'no stored share matches that keyId, shareId and validatorId');
       return { deleted: true, message: `deleted ${n} stored share${n === 1 ? '' : 's'}` };

@@ -9,7 +9,8 @@ import type { MethodDeps } from './common.js';
 import { keyMethods } from './keys.js';
 import { operationMethods } from './operations.js';
 import { shareMethods } from './shares.js';
+import { statusMethods } from './status.js';
 
 export function buildMethods(d: MethodDeps): MethodTable {
-  return { ...keyMethods(d), ...operationMethods(d), ...clusterMethods(d), ...shareMethods(d) };
+  return { ...statusMethods(d), ...keyMethods(d), ...operationMethods(d), ...clusterMethods(d), ...shareMethods(d) };
 }

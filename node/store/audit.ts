@@ -34,6 +34,8 @@ export interface AuditQuery {
   actor?: string;
   action?: string;
   since?: string;
+  /** Entries before this time (ISO 8601, as stored). */
+  until?: string;
   afterSeq?: number;
   limit?: number;
 }
@@ -71,12 +73,18 @@ export class AuditRepo {
     if (q.actor) add('actor LIKE ?', `%${q.actor}%`);
     if (q.action) add('action = ?', q.action);
     if (q.since) add('at >= ?', q.since);
+    if (q.until) add('at < ?', q.until);
     if (q.afterSeq !== undefined) add('seq > ?', q.afterSeq);
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const rows = this.db.sql.prepare(`SELECT seq, at, actor, action, key_id, outcome, detail FROM audit ${w} ORDER BY seq LIMIT ?`).all(...args, q.limit ?? 1000) as {
       seq: number; at: string; actor: string; action: string; key_id: string | null; outcome: string; detail: string | null;
     }[];
     return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, keyId: r.key_id, outcome: r.outcome, detail: r.detail }));
+  }
+
+  /** The sequence number of the newest entry (0 for an empty log). */
+  last(): number {
+    return this.head.seq;
   }
 
   verify(): AuditReport {

@@ -200,11 +200,15 @@ test('error: createKey and distributeKey while a holder is down fail naming it a
   for (const i of live) {
     assert.deepEqual(await keysNamed(plain[i]!, 'down-default'), [], `validator ${i}: down-default`);
     assert.deepEqual(await keysNamed(plain[i]!, 'down-named'), [], `validator ${i}: down-named`);
-    if (i !== 3) assert.deepEqual(await keysNamed(plain[i]!, 'down-local'), [], `validator ${i}: down-local`);
+    // Issue 14 item 2: a local key's name denotes that one key on every validator (its public record).
+    assert.deepEqual(await keysNamed(plain[i]!, 'down-local'), [{ id: local.key.id, status: 'active' }], `validator ${i}: down-local`);
   }
   await c.start(4);
   await waitMesh(c, ids(N));
-  for (const name of ['down-default', 'down-named', 'down-local']) assert.deepEqual(await keysNamed(plain[4]!, name), [], `validator 4: ${name}`);
+  for (const name of ['down-default', 'down-named']) assert.deepEqual(await keysNamed(plain[4]!, name), [], `validator 4: ${name}`);
+  // Validator 4 was down when the local key was made: it hears of it when it connects again.
+  await waitFor(async () => (await keysNamed(plain[4]!, 'down-local')).length === 1, 15_000, 'validator 4 to learn the local key');
+  assert.deepEqual(await keysNamed(plain[4]!, 'down-local'), [{ id: local.key.id, status: 'active' }]);
   await plain[3]!.call('kchain.deleteKey', { id: local.key.id });
 });
 

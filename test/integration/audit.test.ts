@@ -1,12 +1,15 @@
 /**
  * The audit chain of a real validator: calls that use or change a key are recorded with the caller
  * (role:name from the certificate), the action, the key and the outcome, never secrets; and
- * `kchain audit verify --config …` says intact, then fails (exit 1, naming the row) after a row is
- * edited or a middle row is deleted.
+ * `kchain audit verify --config …` says intact, then fails (exit 6 "tampered", naming the row) after a
+ * row is edited or a middle row is deleted, and says "wrong password" (exit 7) for a wrong password.
+ * `kchain audit show|export` read the same entries from the running validator, filtered.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeSecretFile } from '../../certs/files.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { b64, rpcError, runCli, withDb } from '../helpers/it.js';
 
@@ -80,6 +83,43 @@ test('behavior: using and changing keys writes audit rows with actor role:name a
   assert.ok(!text.includes(enc.ciphertext.slice(0, 40)), 'ciphertexts are not copied into the audit table');
 });
 
+const kchain = (args: string[]) => runCli([...args, '--dir', c.dir]);
+
+test('behavior: kchain audit show and export read the running validator\'s entries, filtered by key (name or id), action, actor and time', async () => {
+  const [byName, byId, decrypts, alice, none, future, all] = await Promise.all([
+    kchain(['audit', 'show', '--key-name', 'audit-kem', '-o', 'json']),
+    kchain(['audit', 'show', '--key-name', kemId, '-o', 'json']),
+    kchain(['audit', 'export', '--action', 'decrypt']),
+    kchain(['audit', 'export', '--actor', 'client:alice']),
+    kchain(['audit', 'show', '--key-name', 'no-such-key']),
+    kchain(['audit', 'export', '--since', '2999-01-01T00:00:00Z']),
+    kchain(['audit', 'export', '--since', '1h']),
+  ]);
+  const lines = (r: { stdout: string }) => r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number; action: string; actor: string; keyId: string | null; outcome: string });
+  for (const r of [byName, byId, decrypts, alice, none, future, all]) assert.equal(r.code, 0, r.stderr);
+  assert.ok(lines(byName).length >= 3, 'createKey, encrypt and decrypts of the key');
+  assert.deepEqual(lines(byName), lines(byId), 'a key name and its id select the same entries');
+  assert.ok(lines(byName).every((e) => e.keyId === kemId));
+  assert.ok(lines(byName).some((e) => e.action === 'createKey'), 'the createKey entry names the key it made');
+  assert.deepEqual([...new Set(lines(decrypts).map((e) => e.action))], ['decrypt']);
+  assert.ok(lines(decrypts).some((e) => e.outcome === 'error:ERR_DECRYPT_FAILED'));
+  assert.ok(lines(alice).length >= 3 && lines(alice).every((e) => e.actor.includes('client:alice')));
+  assert.match(none.stdout, /no audit entries match/);
+  assert.equal(future.stdout.trim(), '', 'nothing after a future time');
+  const seqs = lines(all).map((e) => e.seq);
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'oldest first');
+  const table = await kchain(['audit', 'show', '--key-name', 'audit-kem']);
+  assert.match(table.stdout, /^SEQ\s+AT\s+ACTOR\s+ACTION\s+KEY\s+OUTCOME/m, 'a table for people');
+  const refused = await kchain(['audit', 'export', '-o', 'table']);
+  assert.equal(refused.code, 2, 'export prints JSON lines only: --output table is refused, not ignored');
+});
+
+test('error: the audit log is for admins: a client certificate is refused with exit 4', async () => {
+  const r = await runCli(['audit', 'show', '--cert', join(c.dir, 'alice.crt'), '--key', join(c.dir, 'alice.key'), '--signing-key', join(c.dir, 'alice.signing.key'), '--dir', c.dir]);
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.match(r.stderr, /ERR_FORBIDDEN/);
+});
+
 test('behavior: kchain audit verify exits 0 and says the chain is intact', async () => {
   const r = await runCli(['audit', 'verify', '--config', cfg]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -87,14 +127,14 @@ test('behavior: kchain audit verify exits 0 and says the chain is intact', async
   assert.match(r.stdout, new RegExp(`${rows().length} rows`));
 });
 
-test('error: kchain audit verify exits 1 naming the row when an outcome or actor is edited', async () => {
+test('error: kchain audit verify exits 6 (tampered) naming the row when an outcome or actor is edited', async () => {
   const failed = rows().find((r) => r.outcome === 'error:ERR_DECRYPT_FAILED')!;
   assert.ok(failed);
   const edit = (sql: string, ...args: unknown[]) => withDb(c.nodeDir(1), (db) => db.prepare(sql).run(...args), true);
 
   edit("UPDATE audit SET outcome = 'ok' WHERE seq = ?", failed.seq);
   let r = await runCli(['audit', 'verify', '--config', cfg]);
-  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.code, 6, r.stdout + r.stderr);
   assert.match(r.stdout, /BROKEN/);
   assert.match(r.stdout, new RegExp(`row ${failed.seq}\\b`), 'the edited row is named');
   edit('UPDATE audit SET outcome = ? WHERE seq = ?', failed.outcome, failed.seq);
@@ -104,7 +144,7 @@ test('error: kchain audit verify exits 1 naming the row when an outcome or actor
   const signRow = rows().find((r) => r.action === 'sign' && r.actor === 'client:alice')!;
   edit("UPDATE audit SET actor = 'admin:admin' WHERE seq = ?", signRow.seq);
   r = await runCli(['audit', 'verify', '--config', cfg]);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 6);
   assert.match(r.stdout, new RegExp(`row ${signRow.seq}\\b`));
   edit('UPDATE audit SET actor = ? WHERE seq = ?', signRow.actor, signRow.seq);
 
@@ -112,19 +152,32 @@ test('error: kchain audit verify exits 1 naming the row when an outcome or actor
   const second = rows()[1]!;
   edit("UPDATE audit SET at = '2000-01-01T00:00:00.000Z' WHERE seq = ?", second.seq);
   r = await runCli(['audit', 'verify', '--config', cfg]);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 6);
   assert.match(r.stdout, new RegExp(`row ${second.seq}\\b`));
   edit('UPDATE audit SET at = ? WHERE seq = ?', second.at, second.seq);
   r = await runCli(['audit', 'verify', '--config', cfg]);
   assert.equal(r.code, 0, 'intact again after restoring');
 });
 
-test('error: kchain audit verify exits 1 when a middle row is deleted', async () => {
+test('error: a wrong password is said plainly, with exit 7 (not 6: the chain was not checked), and no stack trace', async () => {
+  const pwFile = join(c.nodeDir(1), 'password');
+  const right = readFileSync(pwFile);
+  const wrongCfg = join(c.nodeDir(1), 'wrong.yaml');
+  writeFileSync(wrongCfg, readFileSync(cfg, 'utf8').replace('./password', './wrong-password'));
+  writeSecretFile(join(c.nodeDir(1), 'wrong-password'), 'not the password at all');
+  const r = await runCli(['audit', 'verify', '--config', wrongCfg]);
+  assert.equal(r.code, 7, r.stdout + r.stderr);
+  assert.match(r.stderr, /wrong password/);
+  assert.doesNotMatch(r.stderr + r.stdout, /at .*\.js:\d+/, 'no stack trace');
+  assert.deepEqual(readFileSync(pwFile), right);
+});
+
+test('error: kchain audit verify exits 6 (tampered) when a middle row is deleted', async () => {
   const before = rows();
   const mid = before[Math.floor(before.length / 2)]!;
   withDb(c.nodeDir(1), (db) => db.prepare('DELETE FROM audit WHERE seq = ?').run(mid.seq), true);
   const r = await runCli(['audit', 'verify', '--config', cfg]);
-  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.code, 6, r.stdout + r.stderr);
   assert.match(r.stdout, /missing|deleted/);
   assert.match(r.stdout, new RegExp(`${mid.seq}`));
   // the validator itself keeps serving and auditing

@@ -155,7 +155,7 @@ test('behavior: a validator set up by hand (kchain certs, a config file, kchain 
   ]);
   assert.equal(created.code, 0, created.stdout);
   assert.equal(JSON.parse(created.stdout).key.algorithm, 'ed25519');
-  assert.equal(err.code, 1);
+  assert.equal(err.code, 3, 'exit 3: not found');
   assert.equal(JSON.parse(err.stdout).error.code, ERROR_CODES.ERR_KEY_NOT_FOUND);
   // secure defaults: plain HTTP is off unless the config turns it on
   const plain = await healthOf(port, 1000);
@@ -184,7 +184,8 @@ test('behavior: kchain cluster up --detach starts a development validator that s
     runCli(['cluster', 'up', '--detach', '--nodes', '1', '--threshold', '1', '--dir', clusterDir, '--base-port', String(basePort)]),
   ]);
   assert.equal(status.code, 0, status.stdout);
-  assert.match(status.stdout, /1 of 1 validators healthy/);
+  assert.match(status.stdout, /1 members, 1 up/);
+  assert.match(status.stdout, /all 1 validators up/);
   assert.equal(call.code, 0, call.stdout);
   assert.deepEqual(JSON.parse(call.stdout), { keys: [], total: 0 });
   assert.equal(again.code, 1, 'a second up refuses: the ports already answer');
@@ -192,4 +193,26 @@ test('behavior: kchain cluster up --detach starts a development validator that s
   assert.equal(down.code, 0, down.stdout);
   clusterDir = null;
   assert.equal(await healthOf(basePort + 1, 500), null, 'the validator is gone');
+});
+
+test('behavior: kchain cluster down stops a cluster running in the foreground (from another terminal), and says so', async () => {
+  const fgDir = join(dir, 'fg');
+  const fgBase = await freeBasePort(2);
+  const up = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--threshold', '1', '--dir', fgDir, '--base-port', String(fgBase)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(up);
+  let text = '';
+  up.stdout!.on('data', (d) => (text += d));
+  const deadline = Date.now() + 60_000;
+  while (!text.includes('Press Ctrl-C') && Date.now() < deadline && up.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  assert.match(text, /Press Ctrl-C/, text);
+  assert.match(text, /WARNING: development mode/, 'the banner says plain HTTP from loopback is admin');
+  const down = await runCli(['cluster', 'down', '--dir', fgDir]);
+  assert.equal(down.code, 0, down.stdout + down.stderr);
+  assert.match(down.stdout, /stopped the cluster running in the foreground \(launcher pid \d+/);
+  assert.equal((await waitExit(up, 20_000)).code, 0, 'the launcher stopped its validators and exited 0');
+  assert.match(text, /all validators stopped/);
+  assert.equal(await healthOf(fgBase + 1, 500), null);
+  const again = await runCli(['cluster', 'down', '--dir', fgDir]);
+  assert.equal(again.code, 0);
+  assert.match(again.stdout, /nothing to stop/);
 });
