@@ -212,7 +212,8 @@ export interface SignerKey {
   readonly atomsHat: ReadonlyMap<number, { s1: Int32Array; s2: Int32Array }>;
 }
 
-export function prepareSigner(share: MldsaShare | Uint8Array): SignerKey {
+/** `aHat` (ExpandA(ρ), public) may be passed when the caller caches it per key. */
+export function prepareSigner(share: MldsaShare | Uint8Array, aHat?: Int32Array): SignerKey {
   const s = share instanceof Uint8Array ? decodeShare(share) : share;
   const p = s.params.level;
   const atomsHat = new Map<number, { s1: Int32Array; s2: Int32Array }>();
@@ -223,7 +224,7 @@ export function prepareSigner(share: MldsaShare | Uint8Array): SignerKey {
     nttVec(s2);
     atomsHat.set(a.mask, { s1, s2 });
   }
-  return { share: s, aHat: expandA(s.rho, p), atomsHat };
+  return { share: s, aHat: aHat ?? expandA(s.rho, p), atomsHat };
 }
 
 export function wipeSigner(k: SignerKey): void {

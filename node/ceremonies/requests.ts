@@ -73,17 +73,18 @@ export function checkReshare(a: Authorization, key: KeyRecord, next: { holders: 
   const ref = param(a.params, ['keyId', 'key_id']);
   if (ref !== key.id && ref !== key.name) throw refuse('another key');
   if (key.policy === 'signed' && !a.signed) throw new NodeError('ERR_FORBIDDEN', `key ${key.id} accepts client-signed requests only; ${a.actor} did not sign`);
-  const refresh = sameSet(next.holders, key.holders) && next.threshold === key.threshold;
-  if (refresh) return;
-  if (!a.signed) {
-    throw new NodeError('ERR_FORBIDDEN', `changing the holders or the threshold of key ${key.id} needs a request signed by an admin; ${a.actor} did not sign`);
-  }
+  // The ceremony must be the one asked for — a refresh included (a request for another threshold
+  // or holder set is not a request for a refresh).
   const t = intParam(a.params, ['newThreshold', 'new_threshold']) || key.threshold!;
   if (t !== next.threshold) throw refuse(`threshold ${next.threshold}, asked for ${t}`);
   const n = intParam(a.params, ['newTotalParts', 'new_total', 'new_total_parts']);
   if (n && n !== next.holders.length) throw refuse(`${next.holders.length} holders, asked for ${n}`);
   const named = resolveValidatorList(param(a.params, ['newValidators', 'new_validators']), members, 'newValidators');
   if (named && !sameSet(named, next.holders)) throw refuse('other holders than the request names');
+  const refresh = sameSet(next.holders, key.holders) && next.threshold === key.threshold;
+  if (!refresh && !a.signed) {
+    throw new NodeError('ERR_FORBIDDEN', `changing the holders or the threshold of key ${key.id} needs a request signed by an admin; ${a.actor} did not sign`);
+  }
 }
 
 function checkSizes(

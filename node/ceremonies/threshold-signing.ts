@@ -14,7 +14,6 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { concatBytes, randomBytes, toB64, wipe } from '../../crypto/bytes.js';
 import { partialSign } from '../../crypto/bls-threshold.js';
 import { commit as frostCommit, corruptScalar, dropNonces, signShare as frostSignShare, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
-import { verifyShare } from '../../crypto/feldman.js';
 import type { BlsPublicData, FrostPublicData } from '../../cluster/dkg.js';
 import { drive, type Blame } from '../../cluster/drive.js';
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
@@ -23,6 +22,7 @@ import { TSIGN_MSG as TYPES, blsSignMachine, frostSignMachine, startBlsSign, sta
 import { NodeError } from '../errors.js';
 import { isThresholdKey, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field } from '../keys/key-wire.js';
+import { shareFits } from '../keys/share-fit.js';
 import { sortNum, type CeremonyDeps } from './context.js';
 import type { Sweepable } from './sweeper.js';
 
@@ -221,10 +221,7 @@ export class ThresholdSigning implements Sweepable {
     const s = this.d.store.secrets.getShare(key.id, key.generation);
     if (!s) return false;
     try {
-      const sharing = sharingOfKey(key);
-      return verifyShare(sharing.group, s.share, this.d.selfId, sharing.commitments);
-    } catch {
-      return false;
+      return shareFits(key, s.share, this.d.selfId);
     } finally {
       wipe(s.share);
     }

@@ -6,14 +6,14 @@
  * for replication to validators that hold no share, and when a validator catches up.
  */
 import type { KeyObject } from 'node:crypto';
-import { verifyShare } from '../../crypto/feldman.js';
 import { wipe } from '../../crypto/bytes.js';
 import { identityDigest, signAck, verifyAck, verifyKeyCertificate, type KeyCertificate } from '../../cluster/key-certificate.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { SessionKind } from '../store/sessions.js';
-import { identityOf, sameIdentity, sameSecret, sharingOfKey, type KeyRecord } from './key-record.js';
+import { identityOf, sameIdentity, sameSecret, type KeyRecord } from './key-record.js';
+import { shareFits } from './share-fit.js';
 
 export interface CertifierOptions {
   selfId: number;
@@ -29,7 +29,7 @@ export interface CertifierOptions {
 }
 
 /** Session kinds holding a pending share that a certified record resolves. */
-const PENDING_KINDS: readonly SessionKind[] = ['deal-holder', 'dkg-holder', 'reshare-holder'];
+const PENDING_KINDS: readonly SessionKind[] = ['deal-holder', 'dkg-holder', 'reshare-holder', 'redeal-holder'];
 
 export class Certifier {
   constructor(private readonly o: CertifierOptions) {}
@@ -103,8 +103,7 @@ export class Certifier {
       const s = this.o.store.secrets.getShare(rec.id, rec.generation);
       if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `this validator holds no share of generation ${rec.generation} of key ${rec.id}`);
       try {
-        const sharing = sharingOfKey(rec);
-        if (!verifyShare(sharing.group, s.share, this.o.selfId, sharing.commitments)) {
+        if (!shareFits(rec, s.share, this.o.selfId)) {
           throw new NodeError('ERR_FORBIDDEN', `refused ${what} of key ${rec.id}: this validator's share does not fit its commitments`);
         }
       } finally {

@@ -4,7 +4,7 @@
  * key's secret is unsealed for one operation and wiped; a distributed key is used through the
  * cluster (rebuilt for that one operation, or — threshold keys — never rebuilt).
  */
-import { ALGORITHMS, resolveAlgorithm, type AlgorithmName } from '../../crypto/algorithms.js';
+import { ALGORITHMS, isThresholdOnly, resolveAlgorithm, type AlgorithmName } from '../../crypto/algorithms.js';
 import { generateKey } from '../../crypto/keys.js';
 import { sign as signWith, verify as verifyWith } from '../../crypto/sign.js';
 import { hybridEncrypt, hybridDecrypt } from '../../crypto/hybrid.js';
@@ -85,7 +85,7 @@ export class KeyService {
       throw new NodeError('ERR_INVALID_PARAMS', `threshold 1 of ${total} would give every holder the whole key; use threshold ≥ 2, or threshold 0 and totalShares 0 for a key held by one validator`);
     }
     if (this.store.keys.getByName(req.name)) throw new NodeError('ERR_KEY_EXISTS', `a key named "${req.name}" already exists`);
-    const distribute = threshold >= 2 || info.thresholdSupport || (this.cluster !== null && !explicitLocal && req.threshold === undefined);
+    const distribute = threshold >= 2 || isThresholdOnly(algorithm) || (this.cluster !== null && !explicitLocal && req.threshold === undefined);
     if (distribute) {
       if (!this.cluster) {
         throw new NodeError(

@@ -2,7 +2,7 @@
  * Key lifecycle methods (WIRE.md "Methods"): health, listAlgorithms, listKeys, getKeyByID,
  * getKeyByName, createKey, updateKey, deleteKey, getPublicKey.
  */
-import { ALGORITHMS } from '../../crypto/algorithms.js';
+import { ALGORITHMS, isThresholdOnly } from '../../crypto/algorithms.js';
 import { toB64 } from '../../crypto/bytes.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { NodeError } from '../errors.js';
@@ -31,7 +31,7 @@ export function keyMethods(d: MethodDeps): Record<string, MethodSpec> {
       handler: () => ({
         algorithms: Object.values(ALGORITHMS)
           // Honest: list only what this validator can create now.
-          .filter((a) => !a.thresholdSupport || d.cluster !== null)
+          .filter((a) => !isThresholdOnly(a.name) || d.cluster !== null)
           .map((a) => ({
             name: a.name,
             type: a.type,
@@ -39,7 +39,8 @@ export function keyMethods(d: MethodDeps): Record<string, MethodSpec> {
             ...(a.keySize !== undefined ? { keySize: a.keySize } : {}),
             ...(a.signatureSize !== undefined ? { signatureSize: a.signatureSize } : {}),
             postQuantum: a.postQuantum,
-            thresholdSupport: a.thresholdSupport,
+            // A lone validator cannot run any threshold protocol (its ML-DSA keys are whole).
+            thresholdSupport: a.thresholdSupport && d.cluster !== null,
             description: a.description,
             standards: a.standards,
           })),
