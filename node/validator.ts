@@ -193,6 +193,7 @@ export class Validator {
     if (this.cluster) {
       const c = this.cluster;
       this.metrics.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [`kind="${k}"`, v])));
+      this.metrics.counter('kchain_tmldsa_total', 'threshold ML-DSA signing as coordinator: signatures, failures, runs, signer-runs, payload bytes signers sent (signerBytes) and the coordinator sent them (coordinatorBytes)', () => Object.fromEntries(Object.entries(c.mldsa.counters()).map(([k, v]) => [`kind="${k}"`, v])));
       this.metrics.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [`peer="${id}"`, s.connected ? 1 : 0])));
       c.start();
     }

@@ -79,6 +79,8 @@ export class MldsaSigning implements Sweepable {
   private readonly verifiers = new Map<string, { commitments: string; vk: VerifierKey }>();
   private readonly matrices = new Map<string, Int32Array>();
   private readonly rng = randomBytes;
+  /** Coordinator totals for /metrics: signatures, failed sessions, runs, and payload bytes signers sent and received. */
+  private readonly totals = { signatures: 0, failures: 0, runs: 0, signerSlots: 0, signerBytes: 0, coordinatorBytes: 0 };
 
   constructor(private readonly d: CeremonyDeps) {
     d.port.handle(TMLDSA_MSG.commit, (b, ctx) => this.onCommit(b, ctx.from, ctx.session, ctx.auth!));
@@ -128,6 +130,11 @@ export class MldsaSigning implements Sweepable {
     const st = out.state.stats;
     for (const id of new Set(st.suspects)) this.d.log.warn({ keyId: key.id, peer: id }, 'a threshold ML-DSA signer kept none of the parallel attempts (improbable for an honest one)');
     const bytes = Object.values(st.bytesSentBySigner);
+    this.totals.runs += st.runs;
+    this.totals.signerSlots += st.runs * verifier.pub.params.t;
+    this.totals.signerBytes += bytes.reduce((a, b) => a + b, 0);
+    this.totals.coordinatorBytes += st.bytesSentByCoordinator;
+    this.totals[out.done ? 'signatures' : 'failures']++;
     const detail =
       `runs ${st.runs} of at most ${MAX_RUNS} (${verifier.pub.params.K} parallel attempts each)` +
       (out.done ? `; signers ${out.done.participantIds.join(',')}` : '') +
@@ -251,6 +258,11 @@ export class MldsaSigning implements Sweepable {
     this.slots.delete(id);
     signerStep(s.state, { keyId: s.keyId, generation: s.state.generation, key: s.key }, { kind: 'cancel' });
     wipeSigner(s.key);
+  }
+
+  /** Totals since start (coordinator side): what `kchain_tmldsa_total` reports. */
+  counters(): Record<string, number> {
+    return { ...this.totals };
   }
 
   async sweep(now: number): Promise<void> {
