@@ -18,13 +18,18 @@
  * is made with other holders when enough are live. Per-run secrets (the hyperball samples) live in
  * memory only, are wiped after the response, a cancel or expiry, and are never persisted: a signer
  * that restarts mid-run has lost them and the run is redone.
+ *
+ * Latency: round 1's commitments do not depend on the message or the share (only on the key's
+ * public matrix), so each signer keeps a few computed ahead (crypto precommit), refilled after it
+ * responds; each is bound to one run at commit and used once. They are secret nonces: memory only,
+ * wiped when used, evicted or at stop.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { randomBytes, wipe } from '../../crypto/bytes.js';
 import { expandA } from '../../crypto/mldsa-sample.js';
 import { MLDSA, type MlDsaLevel } from '../../crypto/mldsa-params.js';
-import type { ThresholdParams } from '../../crypto/threshold-mldsa-params.js';
-import { prepareSigner, wipeSigner, zBytes, type SignerKey } from '../../crypto/threshold-mldsa-sign.js';
+import { thresholdParams, type ThresholdParams } from '../../crypto/threshold-mldsa-params.js';
+import { precommit, prepareSigner, wipeSigner, zBytes, type PreCommitment, type SignerKey } from '../../crypto/threshold-mldsa-sign.js';
 import { prepareVerifier, type VerifierKey } from '../../crypto/threshold-mldsa-combine.js';
 import { drive } from '../../cluster/drive.js';
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
@@ -49,11 +54,20 @@ const SIGN_METHODS = ['kchain.sign', 'kchain.thresholdSign'] as const;
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Runs before a signature gives up (one run succeeds with probability ≥ 1/2 by the parameters). */
 const MAX_RUNS = 32;
-/** Open signer runs per coordinator and overall (bounded maps, issue 12 §5). */
-const MAX_SLOTS_PER_PEER = 64;
-const MAX_SLOTS = 256;
+/**
+ * Memory of open signer runs (the K hyperball samples dominate: 1.4 MB for ML-DSA-65 3-of-5), per
+ * coordinator and overall (bounded, issue 12 §5); a coordinator has at most one open run per session.
+ */
+const MAX_BYTES_PER_PEER = 128 * 1024 * 1024;
+const MAX_BYTES = 256 * 1024 * 1024;
 /** Public per-key data kept expanded (the verifier on a coordinator, Â on a signer). */
 const CACHE_KEYS = 32;
+/** Precomputed round-1 commitments per key, and keys with a pool. */
+const POOL_PER_KEY = 2;
+const POOL_KEYS = 8;
+/** A refill waits for an idle moment: checked every IDLE_MS, given up after IDLE_TRIES. */
+const IDLE_MS = 20;
+const IDLE_TRIES = 100;
 
 export interface MldsaSignResult {
   signature: Uint8Array;
@@ -64,6 +78,8 @@ export interface MldsaSignResult {
 /** One signer run this validator is part of: the secret nonce and expanded share, memory only. */
 interface Slot {
   from: number;
+  session: string;
+  bytes: number;
   keyId: string;
   actor: string;
   state: MldsaSignerState;
@@ -71,6 +87,7 @@ interface Slot {
   expiresAt: number;
 }
 
+const poolId = (key: KeyRecord) => `${key.id}:${key.generation}`;
 const slotId = (from: number, session: string, run: unknown) => `${from}|${session}|${String(run)}`;
 
 export class MldsaSigning implements Sweepable {
@@ -78,9 +95,15 @@ export class MldsaSigning implements Sweepable {
   private readonly slots = new Map<string, Slot>();
   private readonly verifiers = new Map<string, { commitments: string; vk: VerifierKey }>();
   private readonly matrices = new Map<string, Int32Array>();
+  /** key id:generation → commitments computed ahead (secret nonces; memory only). */
+  private readonly pool = new Map<string, PreCommitment[]>();
+  private refill: NodeJS.Timeout | null = null;
+  private stopped = false;
+  /** Sessions this validator coordinates right now (a refill waits for none and no open run). */
+  private coordinating = 0;
   private readonly rng = randomBytes;
-  /** Coordinator totals for /metrics: signatures, failed sessions, runs, and payload bytes signers sent and received. */
-  private readonly totals = { signatures: 0, failures: 0, runs: 0, signerSlots: 0, signerBytes: 0, coordinatorBytes: 0 };
+  /** Totals for /metrics: as coordinator signatures, failed sessions, runs, payload bytes signers sent and received; as signer, runs that used a precomputed commitment. */
+  private readonly totals = { signatures: 0, failures: 0, runs: 0, signerSlots: 0, signerBytes: 0, coordinatorBytes: 0, precomputedUsed: 0 };
 
   constructor(private readonly d: CeremonyDeps) {
     d.port.handle(TMLDSA_MSG.commit, (b, ctx) => this.onCommit(b, ctx.from, ctx.session, ctx.auth!));
@@ -120,12 +143,17 @@ export class MldsaSigning implements Sweepable {
     const session = `tmldsa:${key.id}:${nodeRandomBytes(8).toString('hex')}`;
     const verifier = this.verifier(key);
     const first = startMldsaSign({ keyId: key.id, generation: key.generation, session, message, verifier, candidates, unavailable: down, maxRuns: MAX_RUNS, evidence });
+    const t0 = performance.now();
+    const rounds: string[] = [];
+    this.coordinating++;
     const out = await drive(this.d.port, mldsaSignMachine, asStep(first), {
       session,
       onStep: (s) => {
         for (const b of s.blame ?? []) this.blame(key.id, b.id, b.reason);
+        if (s.send.length) rounds.push(`${s.state.run}.${s.state.round}@${(performance.now() - t0).toFixed(0)}`);
       },
-    });
+    }).finally(() => this.coordinating--);
+    this.d.log.debug({ keyId: key.id, rounds: rounds.join(' '), ms: Math.round(performance.now() - t0) }, 'threshold ML-DSA session timing');
     for (const m of out.after) void this.d.port.request(m.to, m.type, m.body, { session }).catch(() => undefined); // cancels
     const st = out.state.stats;
     for (const id of new Set(st.suspects)) this.d.log.warn({ keyId: key.id, peer: id }, 'a threshold ML-DSA signer kept none of the parallel attempts (improbable for an honest one)');
@@ -183,8 +211,14 @@ export class MldsaSigning implements Sweepable {
     const message = b64Field(b.message, 'message', MAX_MESSAGE_BYTES);
     this.d.authority.permitsKey(auth, key, { methods: SIGN_METHODS, message });
     const id = slotId(from, session, b.run);
-    const mine = [...this.slots.values()].filter((s) => s.from === from).length;
-    if (mine >= MAX_SLOTS_PER_PEER || this.slots.size >= MAX_SLOTS) throw new NodeError('ERR_UNAVAILABLE', `busy: ${mine} unfinished threshold ML-DSA runs of validator ${from} here`);
+    // A new run of a session replaces its earlier run (the coordinator cancelled it anyway).
+    for (const [other, s] of this.slots) if (s.from === from && s.session === session) this.drop(other);
+    const cost = slotBytes(key);
+    const all = [...this.slots.values()];
+    const mine = all.filter((s) => s.from === from).reduce((n, s) => n + s.bytes, 0);
+    if (mine + cost > MAX_BYTES_PER_PEER || all.reduce((n, s) => n + s.bytes, 0) + cost > MAX_BYTES) {
+      throw new NodeError('ERR_UNAVAILABLE', `busy: validator ${from} holds ${Math.round(mine / 2 ** 20)} MiB of unfinished threshold ML-DSA runs here`);
+    }
     const blob = this.d.store.secrets.getShare(key.id, key.generation);
     if (!blob) throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${key.id} generation ${key.generation} here`);
     let signer: SignerKey;
@@ -197,13 +231,16 @@ export class MldsaSigning implements Sweepable {
       wipeSigner(signer);
       throw new NodeError('ERR_SHARE_NOT_FOUND', `the stored share of ${key.id} is not this validator's`);
     }
-    const out = signerCommit({ keyId: key.id, generation: key.generation, key: signer }, b, this.rng);
+    const pre = this.pool.get(poolId(key))?.pop();
+    if (pre) this.totals.precomputedUsed++;
+    const out = signerCommit({ keyId: key.id, generation: key.generation, key: signer }, b, this.rng, pre);
     if (!out.state) {
       wipeSigner(signer);
+      if (pre) pre.x.fill(0);
       throw new NodeError('ERR_INVALID_PARAMS', out.error?.message ?? 'refused');
     }
     this.drop(id);
-    this.slots.set(id, { from, keyId: key.id, actor: auth.actor, state: out.state, key: signer, expiresAt: this.d.now() + 6 * this.d.timeoutMs });
+    this.slots.set(id, { from, session, bytes: cost, keyId: key.id, actor: auth.actor, state: out.state, key: signer, expiresAt: this.d.now() + 6 * this.d.timeoutMs });
     return out.reply;
   }
 
@@ -221,6 +258,7 @@ export class MldsaSigning implements Sweepable {
     const reply = out.reply as Record<string, unknown>;
     if (kind === 'respond') {
       this.drop(id);
+      this.refillSoon(slot.keyId);
       this.d.store.record({ actor: `${slot.actor} via validator:${from}`, action: 'tmldsa.response', keyId: slot.keyId, outcome: 'ok', detail: `run ${slot.state.run}; signers ${slot.state.signers.join(',')}` }, this.d.now());
     }
     return this.faulty(kind, reply, slot.key.share.params);
@@ -240,6 +278,39 @@ export class MldsaSigning implements Sweepable {
       return { response: r.toString('base64') };
     }
     return reply;
+  }
+
+  /**
+   * After a response: compute the next commitments once this validator is idle (no open run, no
+   * session it coordinates), so the work stays off the critical path of the runs in flight.
+   */
+  private refillSoon(keyId: string, tries = 0): void {
+    if (this.refill || this.stopped || tries > IDLE_TRIES) return;
+    this.refill = setTimeout(() => {
+      this.refill = null;
+      if (this.slots.size || this.coordinating) return this.refillSoon(keyId, tries + 1);
+      const key = this.d.store.keys.get(keyId);
+      if (!key || key.status !== 'active' || !isMldsaSharing(key.commitments) || !key.holders.includes(this.d.selfId)) return;
+      const id = poolId(key);
+      const items = this.pool.get(id) ?? [];
+      if (items.length >= POOL_PER_KEY) return;
+      try {
+        const tp = thresholdParams(key.algorithm as MlDsaLevel, key.holders.length, key.threshold!);
+        items.push(precommit({ share: { params: tp }, aHat: this.matrix(key) }, this.rng));
+      } catch (e) {
+        this.d.log.debug({ keyId, err: errorText(e) }, 'could not precompute threshold ML-DSA commitments');
+        return;
+      }
+      this.pool.delete(id);
+      this.pool.set(id, items);
+      while (this.pool.size > POOL_KEYS) {
+        const [old, gone] = this.pool.entries().next().value!;
+        for (const p of gone) p.x.fill(0);
+        this.pool.delete(old);
+      }
+      if (items.length < POOL_PER_KEY) this.refillSoon(keyId);
+    }, IDLE_MS);
+    this.refill.unref();
   }
 
   /** Â = ExpandA(ρ) of a key (public; ρ is the first 32 bytes of the public key), cached. */
@@ -270,8 +341,20 @@ export class MldsaSigning implements Sweepable {
   }
 
   stop(): void {
+    this.stopped = true;
+    if (this.refill) clearTimeout(this.refill);
+    this.refill = null;
     for (const id of [...this.slots.keys()]) this.drop(id);
+    for (const items of this.pool.values()) for (const p of items) p.x.fill(0);
+    this.pool.clear();
   }
+}
+
+/** Memory of one open run: K samples of (k+ℓ)·256 doubles, its commitments, the expanded share. */
+function slotBytes(key: KeyRecord): number {
+  const p = thresholdParams(key.algorithm as MlDsaLevel, key.holders.length, key.threshold!);
+  const dim = (p.level.k + p.level.l) * 256;
+  return p.K * dim * 8 + p.K * p.level.k * 736 + p.atoms * dim * 8;
 }
 
 function remember<V>(m: Map<string, V>, k: string, v: V): void {

@@ -100,6 +100,20 @@ test('behavior: with two holders down a 3-of-5 key still signs through each live
   }
 });
 
+test('behavior: once idle, signers precompute their next round-1 commitments; signatures made with them verify, and each is used once', async () => {
+  const key = await fresh('pq-pool', 'ml-dsa-44');
+  await sign(1, key, utf8('first'));
+  const used = () => IDS.reduce((n, id) => n + node(id).cluster.mldsa.counters().precomputedUsed, 0);
+  await new Promise((r) => setTimeout(r, 300)); // the refill waits for an idle moment
+  const before = used();
+  for (let i = 0; i < 4; i++) {
+    const m = utf8(`pooled ${i}`);
+    await verifiesTwice(key, m, (await sign(1, key, m)).signature);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(used() - before >= 4, `signers used precomputed commitments (${used() - before})`);
+});
+
 for (const fault of ['reveal', 'response', 'malformed'] as const) {
   test(`fault: a holder sending a faulty ${fault} is named (log and audit blame), excluded, and a valid signature is made with others; never an invalid one`, async () => {
     const key = await fresh(`pq-fault-${fault}`, 'ml-dsa-44');
