@@ -170,6 +170,22 @@ test('error: distributeKey of a local ML-DSA key is ERR_UNSUPPORTED (an existing
   assert.equal(node(1).store.keys.get(rec.id)!.distributed, false);
 });
 
+test('behavior: ML-DSA-87 4-of-6 (commitments of 1.2 MB per signer and run) signs with every peer message under the 4 MiB frame limit: the reveals travel in relay messages', async () => {
+  c.plane.frameLimit = 4 * 1024 * 1024 - 16 * 1024;
+  c.plane.longest.clear();
+  try {
+    const key = await create(1, 'pq-87-4of6', 'ml-dsa-87', 4, 6);
+    const m = utf8('big shape');
+    const r = await sign(2, key, m);
+    assert.equal(r.participantIds.length, 4);
+    await verifiesTwice(key, m, r.signature);
+    assert.ok((c.plane.longest.get('tmldsa.relay') ?? 0) > 1_000_000, 'relay messages carried reveals');
+    assert.ok((c.plane.longest.get('tmldsa.reveal (reply)') ?? 0) > 1_500_000, 'a reveal is over 1.5 MB of base64');
+  } finally {
+    c.plane.frameLimit = null;
+  }
+});
+
 /** An admin-signed reshareKey request. */
 function reshare(by: number, key: KeyRecord, t = 0, n = 0, validators?: number[], opts: { vouchedBy?: number } = {}) {
   const params = { keyId: key.id, newThreshold: t, newTotalParts: n, newValidators: validators ?? null };
