@@ -25,6 +25,8 @@ export const DEAL_MSG = {
 
 export interface DealParams {
   ceremony: string;
+  /** The prepare message type (default deal.prepare; a threshold ML-DSA re-deal uses its own). */
+  type?: string;
   holders: number[];
   /** The identity digest every holder must acknowledge. */
   digest: string;
@@ -51,7 +53,8 @@ export interface DealResult {
 
 export function startDeal(params: DealParams): Step<DealState, DealResult, 'prepare'> {
   const s: DealState = { params, waiting: [...params.holders], acks: {}, certs: {}, failed: {} };
-  return { state: s, send: params.holders.map((to) => ({ to, type: DEAL_MSG.prepare.type, body: params.bodyFor(to), tag: 'prepare' as const })) };
+  const type = params.type ?? DEAL_MSG.prepare.type;
+  return { state: s, send: params.holders.map((to) => ({ to, type, body: params.bodyFor(to), tag: 'prepare' as const })) };
 }
 
 function stepDeal(s: DealState, ev: MachineEvent<'prepare'>): Step<DealState, DealResult, 'prepare'> {

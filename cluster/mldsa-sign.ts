@@ -14,6 +14,10 @@
  *                       i re-checks every reveal against the hashes (it does not trust C),
  *                       answers {response} (bitmap + kept z's). C combines; the first attempt
  *                       that yields a FIPS 204 signature which VERIFIES is returned.
+ *   `tmldsa.relay`      (only when the other signers' reveals do not fit one peer message, e.g.
+ *                       ML-DSA-87 4-of-6: 1.2 MB each) C → i before round 3: {session, run,
+ *                       reveals} in batches under `relayBudget`; i checks each against its hash
+ *                       at once and keeps it for round 3, which then carries the last batch.
  *   `tmldsa.cancel`     C → signers of an abandoned run: drop the nonce (best effort).
  * All messages are public (hashes, commitments, responses reveal nothing secret by design),
  * so broadcasting them through the coordinator is sound; the coordinator can at worst make the
@@ -49,17 +53,22 @@ import {
 } from '../crypto/threshold-mldsa-sign.js';
 import { combine, noKeepProbability, type Blame, type VerifierKey } from '../crypto/threshold-mldsa-combine.js';
 import { popcount } from '../crypto/threshold-mldsa-params.js';
+import type { Machine, MachineEvent, Step } from './drive.js';
 
 export type Rng = (n: number) => Uint8Array;
 
 export const MLDSA_SIGN_MSG = {
   commit: 'tmldsa.commit',
   reveal: 'tmldsa.reveal',
+  relay: 'tmldsa.relay',
   respond: 'tmldsa.respond',
   cancel: 'tmldsa.cancel',
 } as const;
 
-export type Round = 'commit' | 'reveal' | 'respond';
+export type Round = 'commit' | 'reveal' | 'relay' | 'respond';
+
+/** Base64 characters of reveals one relay or respond message carries at most (fits a 4 MiB frame). */
+export const DEFAULT_RELAY_BUDGET = 3 * 1024 * 1024;
 
 export interface MldsaSignFailure {
   code: 'ERR_NOT_ENOUGH_VALIDATORS' | 'ERR_PEER_FAILED' | 'ERR_INVALID_PARAMS';
@@ -88,6 +97,8 @@ export interface MldsaSignStats {
   bytesSentByCoordinator: number;
   /** Attempts each signer kept, per run. */
   keptPerRun: Record<string, number>[];
+  /** Signers that kept none of the K attempts when that is improbable for an honest one. */
+  suspects: number[];
 }
 
 export interface MldsaSignOutput {
@@ -115,6 +126,10 @@ export interface MldsaSignParams {
   unavailable?: number[];
   /** Runs before giving up (default 32). */
   maxRuns?: number;
+  /** Carried in every commit request: the client's request the signers check (opaque here). */
+  evidence?: unknown;
+  /** Base64 characters of reveals per relay/respond message (default DEFAULT_RELAY_BUDGET). */
+  relayBudget?: number;
 }
 
 export interface MldsaCoordinatorState {
@@ -130,6 +145,8 @@ export interface MldsaCoordinatorState {
   reveals: Map<number, Uint8Array>;
   responses: Map<number, Uint8Array>;
   failures: Record<string, string>;
+  /** Round 3 bodies' reveals per signer, sent after the relay round (when there is one). */
+  lastBatch: Map<number, Record<string, string>>;
   finished: boolean;
   stats: MldsaSignStats;
 }
@@ -209,6 +226,7 @@ function newRun(s: MldsaCoordinatorState, reselect: boolean): MldsaSignOutput {
   s.reveals = new Map();
   s.responses = new Map();
   s.failures = {};
+  s.lastBatch = new Map();
   const body = {
     keyId: p.keyId,
     generation: p.generation,
@@ -217,6 +235,7 @@ function newRun(s: MldsaCoordinatorState, reselect: boolean): MldsaSignOutput {
     signers,
     message: b64(p.message),
     ...(p.context?.length ? { context: b64(p.context) } : {}),
+    ...(p.evidence !== undefined ? { evidence: p.evidence } : {}),
   };
   s.stats.bytesSentByCoordinator += signers.length * (p.message.length + (p.context?.length ?? 0));
   return { state: s, send: [...cancels, ...signers.map((to) => ({ to, type: MLDSA_SIGN_MSG.commit, run: s.run, round: 'commit' as const, body }))] };
@@ -236,8 +255,9 @@ export function startMldsaSign(params: MldsaSignParams): MldsaSignOutput {
     reveals: new Map(),
     responses: new Map(),
     failures: {},
+    lastBatch: new Map(),
     finished: false,
-    stats: { runs: 0, bytesSentBySigner: {}, bytesSentByCoordinator: 0, keptPerRun: [] },
+    stats: { runs: 0, bytesSentBySigner: {}, bytesSentByCoordinator: 0, keptPerRun: [], suspects: [] },
   };
   if (params.context && params.context.length > 255) {
     s.finished = true;
@@ -259,7 +279,7 @@ function exclude(s: MldsaCoordinatorState, blame: Blame[]): void {
 export function stepMldsaSign(s: MldsaCoordinatorState, ev: MldsaSignEvent): MldsaSignOutput {
   // Anything not awaited now (late, duplicate, replayed, other run or round, stranger) is ignored.
   if (s.finished || ev.run !== s.run || ev.round !== s.round || !s.waiting.includes(ev.from)) return { state: s, send: [] };
-  s.waiting = s.waiting.filter((w) => w !== ev.from);
+  s.waiting.splice(s.waiting.indexOf(ev.from), 1); // one entry per request (relay may send several)
   const tp = s.params.verifier.pub.params;
   const blame: Blame[] = [];
   if (ev.kind === 'failed') s.failures[ev.from] = ev.reason;
@@ -277,6 +297,8 @@ export function stepMldsaSign(s: MldsaCoordinatorState, ev: MldsaSignEvent): Mld
         s.reveals.set(ev.from, w);
         add(s.stats.bytesSentBySigner, ev.from, w.length);
       } else blame.push({ id: ev.from, reason: 'bad-reveal' });
+    } else if (s.round === 'relay') {
+      // an acknowledgement: the signer checked the relayed reveals against their hashes
     } else {
       const r = unb64(v.response, undefined, 16 << 20);
       // A missing or non-base64 response is as bad as a malformed one: combine() blames it.
@@ -318,19 +340,25 @@ function advance(s: MldsaCoordinatorState, blame: Blame[]): MldsaSignOutput {
       exclude(s, b);
       return { ...newRun(s, true), blame: b };
     }
-    s.round = 'respond';
-    s.waiting = [...s.signers];
     const enc = new Map(s.signers.map((id) => [id, b64(s.reveals.get(id)!)]));
     s.stats.bytesSentByCoordinator += s.signers.length * (s.signers.length - 1) * commitmentBytes(tp);
-    return {
-      state: s,
-      send: s.signers.map((to) => {
-        const reveals: Record<string, string> = {};
-        for (const id of s.signers) if (id !== to) reveals[id] = enc.get(id)!;
-        return { to, type: MLDSA_SIGN_MSG.respond, run: s.run, round: 'respond' as const, body: { keyId: p.keyId, session: p.session, run: s.run, reveals } };
-      }),
-    };
+    // Each signer gets the others' reveals in batches under the budget: all but the last batch
+    // in relay messages first (only for the largest shapes), the last one in its respond message.
+    const relays: MldsaRequest[] = [];
+    for (const to of s.signers) {
+      const batches = batch(s.signers.filter((id) => id !== to).map((id) => [id, enc.get(id)!] as const), p.relayBudget ?? DEFAULT_RELAY_BUDGET);
+      s.lastBatch.set(to, batches.pop() ?? {});
+      for (const reveals of batches) relays.push({ to, type: MLDSA_SIGN_MSG.relay, run: s.run, round: 'relay', body: { keyId: p.keyId, session: p.session, run: s.run, reveals } });
+    }
+    if (relays.length) {
+      s.round = 'relay';
+      s.waiting = relays.map((r) => r.to);
+      return { state: s, send: relays };
+    }
+    return respondRound(s);
   }
+
+  if (s.round === 'relay') return respondRound(s);
 
   // Round 3 complete: combine (verifies before returning a signature).
   const r = combine(p.verifier, binding(s), s.reveals, s.responses, p.message, p.context);
@@ -345,6 +373,7 @@ function advance(s: MldsaCoordinatorState, blame: Blame[]): MldsaSignOutput {
   }
   // Honest rejection. A signer that kept nothing when that is improbable is a suspect.
   const suspects = noKeepProbability(tp) < 2 ** -20 ? s.signers.filter((id) => (r.kept.get(id) ?? 0) === 0) : [];
+  s.stats.suspects.push(...suspects);
   const spare = p.candidates.filter((id) => !(id in s.excluded) && !s.signers.includes(id)).length;
   if (suspects.length && spare >= suspects.length) {
     for (const id of suspects) s.excluded[id] = 'kept none of the parallel attempts (suspected of always rejecting)';
@@ -352,6 +381,35 @@ function advance(s: MldsaCoordinatorState, blame: Blame[]): MldsaSignOutput {
   }
   const next = newRun(s, false);
   return suspects.length ? { ...next, suspects } : next;
+}
+
+/** Round 3: each signer gets the last batch of the other signers' reveals. */
+function respondRound(s: MldsaCoordinatorState): MldsaSignOutput {
+  const p = s.params;
+  s.round = 'respond';
+  s.waiting = [...s.signers];
+  return {
+    state: s,
+    send: s.signers.map((to) => ({ to, type: MLDSA_SIGN_MSG.respond, run: s.run, round: 'respond' as const, body: { keyId: p.keyId, session: p.session, run: s.run, reveals: s.lastBatch.get(to) ?? {} } })),
+  };
+}
+
+/** Groups (id, base64 reveal) pairs into records of at most `budget` characters (at least one each). */
+function batch(items: readonly (readonly [number, string])[], budget: number): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  let cur: Record<string, string> = {};
+  let size = 0;
+  for (const [id, w] of items) {
+    if (size > 0 && size + w.length > budget) {
+      out.push(cur);
+      cur = {};
+      size = 0;
+    }
+    cur[id] = w;
+    size += w.length;
+  }
+  out.push(cur);
+  return out;
 }
 
 /** Abandons a session (deadline, shutdown): cancels the current run's signers. */
@@ -362,6 +420,37 @@ export function abortMldsaSign(s: MldsaCoordinatorState, failure: MldsaSignFailu
   const send: MldsaRequest[] = s.signers.map((to) => ({ to, type: MLDSA_SIGN_MSG.cancel, run: s.run, round: 'cancel', body: { keyId: p.keyId, session: p.session, run: s.run } }));
   return { state: s, send, error: failure };
 }
+
+// ---- as a cluster/drive.ts machine ------------------------------------------------------------
+
+/** What each request is tagged with, so its answer comes back to the right run and round. */
+export interface MldsaTag {
+  run: number;
+  round: Round | 'cancel';
+}
+
+export type MldsaSignDone = NonNullable<MldsaSignOutput['done']>;
+
+/** One coordinator output as a drive() step: cancels are fire-and-forget. */
+export function asStep(o: MldsaSignOutput): Step<MldsaCoordinatorState, MldsaSignDone, MldsaTag> {
+  return {
+    state: o.state,
+    send: o.send.map((m) => ({ to: m.to, type: m.type, body: m.body, tag: { run: m.run, round: m.round }, ...(m.round === 'cancel' ? { noReply: true } : {}) })),
+    ...(o.done ? { done: o.done } : {}),
+    ...(o.error ? { error: o.error } : {}),
+    ...(o.blame?.length ? { blame: o.blame.map((b) => ({ id: b.id, reason: b.reason })) } : {}),
+  };
+}
+
+export const mldsaSignMachine: Machine<MldsaCoordinatorState, MldsaSignDone, MldsaTag> = {
+  step(s, ev: MachineEvent<MldsaTag>) {
+    if (ev.tag.round === 'cancel') return { state: s, send: [] };
+    const round = ev.tag.round;
+    return asStep(
+      stepMldsaSign(s, ev.kind === 'reply' ? { kind: 'reply', from: ev.from, run: ev.tag.run, round, value: ev.value } : { kind: 'failed', from: ev.from, run: ev.tag.run, round, reason: ev.reason }),
+    );
+  },
+};
 
 // ---- signer side -----------------------------------------------------------------------------
 
@@ -379,6 +468,8 @@ export interface MldsaSignerState {
   phase: 'committed' | 'revealed' | 'responded' | 'cancelled';
   nonce: SignerNonce | null;
   hashes: Map<number, Uint8Array> | null;
+  /** Other signers' reveals relayed before round 3 (already checked against their hashes). */
+  relayed: Map<number, Uint8Array>;
 }
 
 export interface MldsaSignerOutput {
@@ -432,11 +523,12 @@ export function signerCommit(ctx: SignerContext, body: unknown, rng: Rng, pre?: 
     phase: 'committed',
     nonce,
     hashes: null,
+    relayed: new Map(),
   };
   return { state, reply: { hash: b64(hash) } };
 }
 
-export type SignerEvent = { kind: 'reveal'; body: unknown } | { kind: 'respond'; body: unknown } | { kind: 'cancel' };
+export type SignerEvent = { kind: 'reveal'; body: unknown } | { kind: 'relay'; body: unknown } | { kind: 'respond'; body: unknown } | { kind: 'cancel' };
 
 /** Rounds 2 and 3 (and cancel) on a signer. */
 export function signerStep(st: MldsaSignerState, ctx: SignerContext, ev: SignerEvent): MldsaSignerOutput {
@@ -444,6 +536,7 @@ export function signerStep(st: MldsaSignerState, ctx: SignerContext, ev: SignerE
     if (st.nonce) wipeNonce(st.nonce);
     st.nonce = null;
     st.phase = 'cancelled';
+    st.relayed.clear();
     return { state: st, reply: { ok: true } };
   }
   const b = (typeof ev.body === 'object' && ev.body !== null ? ev.body : {}) as Record<string, unknown>;
@@ -467,13 +560,26 @@ export function signerStep(st: MldsaSignerState, ctx: SignerContext, ev: SignerE
     st.phase = 'revealed';
     return { state: st, reply: { commitment: b64(reveal(st.nonce)) } };
   }
-  // respond
-  if (st.phase !== 'revealed' || !st.hashes) return refuse('not expecting a respond request now');
+  if (st.phase !== 'revealed' || !st.hashes) return refuse(`not expecting a ${ev.kind} request now`);
   const raw = (typeof b.reveals === 'object' && b.reveals !== null ? b.reveals : {}) as Record<string, unknown>;
-  const reveals = new Map<number, Uint8Array>([[st.self, reveal(st.nonce)]]);
+  if (Object.keys(raw).some((k) => !st.signers.includes(Number(k)) || Number(k) === st.self || String(Number(k)) !== k)) return refuse('the reveals name validators outside the other signers');
+  if (ev.kind === 'relay') {
+    // Checked at once, so a bad relayed reveal is refused here, before round 3.
+    const bad: number[] = [];
+    for (const [k, v] of Object.entries(raw)) {
+      const id = Number(k);
+      const w = unb64(v, commitmentBytes(tp));
+      if (w && badReveals(tp, st.nonce.digest, [id], st.hashes, new Map([[id, w]])).length === 0) st.relayed.set(id, w);
+      else bad.push(id);
+    }
+    if (bad.length) return refuse(`relayed commitments of signers ${bad.join(', ')} do not match their hashes`, bad);
+    return { state: st, reply: { ok: true } };
+  }
+  // respond
+  const reveals = new Map<number, Uint8Array>([[st.self, reveal(st.nonce)], ...st.relayed]);
   const missing: number[] = [];
   for (const id of st.signers) {
-    if (id === st.self) continue;
+    if (id === st.self || (st.relayed.has(id) && raw[id] === undefined)) continue;
     const w = unb64(raw[id], commitmentBytes(tp));
     if (w) reveals.set(id, w);
     else missing.push(id);
@@ -484,9 +590,11 @@ export function signerStep(st: MldsaSignerState, ctx: SignerContext, ev: SignerE
     wipeNonce(st.nonce);
     st.nonce = null;
     st.phase = 'cancelled';
+    st.relayed.clear();
     return refuse(`refusing to respond: ${r.reason}` + (r.culprits.length ? ` (signers ${r.culprits.join(', ')})` : ''), r.culprits);
   }
   st.nonce = null; // consumed (respond wiped x)
   st.phase = 'responded';
+  st.relayed.clear();
   return { state: st, reply: { response: b64(r.response) } };
 }

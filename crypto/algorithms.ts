@@ -1,8 +1,10 @@
 /**
  * The algorithm table: canonical names, aliases, sizes, and what each key can do. `listAlgorithms`
- * is built from this, so it must be honest: `thresholdSupport` is true only where the key is never
- * rebuilt in one place (DKG shares + partial signatures). Keys that are Shamir-shared and rebuilt in
- * memory to sign or decrypt are *distributed*, not threshold, and say so here.
+ * is built from this, so it must be honest: `thresholdSupport` is true only where a distributed key
+ * is never rebuilt in one place (DKG shares + partial signatures; threshold ML-DSA's short shares).
+ * Keys that are Shamir-shared and rebuilt in memory to sign or decrypt are *distributed*, not
+ * threshold, and say so here. keyType `threshold-signing` marks the algorithms that exist ONLY as
+ * threshold keys (made by DKG, no whole key anywhere); ML-DSA keys can be local or threshold.
  */
 import { CryptoError } from './errors.js';
 
@@ -30,7 +32,7 @@ export interface AlgorithmInfo {
   keySize?: number;
   signatureSize?: number;
   postQuantum: boolean;
-  /** True ONLY for bls-threshold, frost-secp256k1, frost-ed25519: keys that are never rebuilt. */
+  /** True where distributed keys are never rebuilt: bls-threshold, frost-*, and ML-DSA (issue 16). */
   thresholdSupport: boolean;
   description: string;
   standards: string[];
@@ -68,8 +70,12 @@ function dsa(name: AlgorithmName, level: number, pk: number, sig: number): Algor
     keySize: pk,
     signatureSize: sig,
     postQuantum: true,
-    thresholdSupport: false,
-    description: `ML-DSA (FIPS 204) security category ${level}, hedged signing`,
+    thresholdSupport: true,
+    description:
+      `ML-DSA (FIPS 204) security category ${level}, hedged signing, empty context. A key held by one validator signs whole; ` +
+      `a distributed key (threshold ≥ 2, at most 6 holders) is threshold ML-DSA (Borin et al., ePrint 2025/1166): t holders sign in shares, ` +
+      `the result is a standard FIPS 204 signature, and the key is never rebuilt to sign. Key generation is a TRUSTED DEALER: the validator ` +
+      `that coordinates createKey (and a reshare) sees the whole key while it deals, then wipes it`,
     standards: ['FIPS 204'],
     secretSize: 32, // FIPS 204 Algorithm 6 ML-DSA.KeyGen_internal(ξ): 32-byte seed
     publicKeySize: pk,
@@ -187,9 +193,9 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, AlgorithmInfo>> = Object
 
 export const ALGORITHM_NAMES = Object.freeze(Object.keys(ALGORITHMS) as AlgorithmName[]);
 
-/** Threshold algorithms: created by DKG, never rebuilt. */
-export function isThresholdAlgorithm(name: AlgorithmName): boolean {
-  return ALGORITHMS[name].thresholdSupport;
+/** Algorithms that exist only as threshold keys (made by DKG; no whole key is ever generated). */
+export function isThresholdOnly(name: AlgorithmName): boolean {
+  return ALGORITHMS[name].keyType === 'threshold-signing';
 }
 
 /**

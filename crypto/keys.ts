@@ -9,7 +9,7 @@ import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js'
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import blst from '@chainsafe/blst';
-import { ALGORITHMS, type AlgorithmName } from './algorithms.js';
+import { ALGORITHMS, isThresholdOnly, type AlgorithmName } from './algorithms.js';
 import { randomBytes, toPlain, wipe, concatBytes, fromHex } from './bytes.js';
 import { CryptoError } from './errors.js';
 
@@ -62,7 +62,7 @@ function thresholdRefusal(alg: AlgorithmName): never {
 export function generateKey(alg: AlgorithmName, rng: Rng = randomBytes): { secret: Uint8Array; publicKey: Uint8Array } {
   const info = ALGORITHMS[alg];
   if (!info) throw new CryptoError('ERR_UNSUPPORTED', 'unsupported algorithm');
-  if (info.thresholdSupport) thresholdRefusal(alg);
+  if (isThresholdOnly(alg)) thresholdRefusal(alg);
   switch (alg) {
     case 'secp256k1': {
       // Rejection sampling: P(invalid) ≈ 2^-128, the loop is for correctness not expected use.
@@ -97,7 +97,7 @@ export function generateKey(alg: AlgorithmName, rng: Rng = randomBytes): { secre
 export function publicKeyFromSecret(alg: AlgorithmName, secret: Uint8Array): Uint8Array {
   const info = ALGORITHMS[alg];
   if (!info) throw new CryptoError('ERR_UNSUPPORTED', 'unsupported algorithm');
-  if (info.thresholdSupport) thresholdRefusal(alg);
+  if (isThresholdOnly(alg)) thresholdRefusal(alg);
   checkSecret(alg, secret);
   if (isMlKem(alg) || isMlDsa(alg)) {
     const { secretKey, publicKey } = isMlKem(alg) ? ML_KEM[alg].keygen(secret) : ML_DSA[alg as MlDsaName].keygen(secret);

@@ -13,7 +13,7 @@ import { sign as nodeSign, verify as nodeVerify, createPublicKey } from 'node:cr
 import { secp256k1, schnorr } from '@noble/curves/secp256k1.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import blst from '@chainsafe/blst';
-import { ALGORITHMS, type AlgorithmName } from './algorithms.js';
+import { ALGORITHMS, isThresholdOnly, type AlgorithmName } from './algorithms.js';
 import { concatBytes, toPlain, wipe } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { ED25519_SPKI_PREFIX, ML_DSA, ed25519PrivateKeyObject, isMlDsa } from './keys.js';
@@ -51,7 +51,7 @@ function checkPrehashed(alg: AlgorithmName, message: Uint8Array, opts?: SignOpti
 export function sign(alg: AlgorithmName, secret: Uint8Array, message: Uint8Array, opts?: SignOptions): Uint8Array {
   const info = ALGORITHMS[alg];
   if (!info) throw new CryptoError('ERR_UNSUPPORTED', 'unsupported algorithm');
-  if (info.thresholdSupport) throw new CryptoError('ERR_UNSUPPORTED', `${alg} is signed by the threshold protocol, not with a whole key`);
+  if (isThresholdOnly(alg)) throw new CryptoError('ERR_UNSUPPORTED', `${alg} is signed by the threshold protocol, not with a whole key`);
   if (!info.canSign) throw new CryptoError('ERR_UNSUPPORTED', `${alg} keys cannot sign`);
   const prehashed = checkPrehashed(alg, message, opts);
   checkSecret(alg, secret);

@@ -95,8 +95,8 @@ export function exportAtoms(share: MldsaShare | Uint8Array, masks: readonly numb
   return out;
 }
 
-/** Decodes atoms and checks each against its public key; returns the bad masks. */
-function verifiedAtoms(pub: MldsaPublicData, wire: ReadonlyMap<number, Uint8Array>, aHat: Int32Array): { atoms: Map<number, Atom>; bad: number[] } {
+/** Decodes atoms and checks each against its public key; returns the bad masks (the caller wipes the good ones). */
+export function verifiedAtoms(pub: MldsaPublicData, wire: ReadonlyMap<number, Uint8Array>, aHat: Int32Array): { atoms: Map<number, Atom>; bad: number[] } {
   const p = pub.params.level;
   const atoms = new Map<number, Atom>();
   const bad: number[] = [];

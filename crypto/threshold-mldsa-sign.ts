@@ -212,7 +212,8 @@ export interface SignerKey {
   readonly atomsHat: ReadonlyMap<number, { s1: Int32Array; s2: Int32Array }>;
 }
 
-export function prepareSigner(share: MldsaShare | Uint8Array): SignerKey {
+/** `aHat` (ExpandA(ρ), public) may be passed when the caller caches it per key. */
+export function prepareSigner(share: MldsaShare | Uint8Array, aHat?: Int32Array): SignerKey {
   const s = share instanceof Uint8Array ? decodeShare(share) : share;
   const p = s.params.level;
   const atomsHat = new Map<number, { s1: Int32Array; s2: Int32Array }>();
@@ -223,7 +224,7 @@ export function prepareSigner(share: MldsaShare | Uint8Array): SignerKey {
     nttVec(s2);
     atomsHat.set(a.mask, { s1, s2 });
   }
-  return { share: s, aHat: expandA(s.rho, p), atomsHat };
+  return { share: s, aHat: aHat ?? expandA(s.rho, p), atomsHat };
 }
 
 export function wipeSigner(k: SignerKey): void {
@@ -262,7 +263,10 @@ export interface PreCommitment {
   consumed: boolean;
 }
 
-export function precommit(key: SignerKey, rng: Rng): PreCommitment {
+/** What a precommitment needs: public data only (the parameters and Â), no share. */
+export type CommitKey = { readonly share: Pick<MldsaShare, 'params'>; readonly aHat: Int32Array };
+
+export function precommit(key: CommitKey, rng: Rng): PreCommitment {
   const tp = key.share.params;
   const p = tp.level;
   const x = sampleHyperballs(tp, rng);
@@ -308,6 +312,9 @@ export function commit(key: SignerKey, b: RunBinding, rng: Rng, pre?: PreCommitm
   if (!(signerMask & (1 << s.position))) throw new CryptoError('ERR_INVALID_PARAMS', 'this holder is not in the signer set');
   if (!(b.mu instanceof Uint8Array) || b.mu.length !== 64) throw new CryptoError('ERR_INVALID_PARAMS', 'μ must be 64 bytes');
   if (pre?.consumed) throw new CryptoError('ERR_INVALID_PARAMS', 'this precomputed commitment was already used');
+  if (pre && (pre.x.length !== tp.K * (tp.level.k + tp.level.l) * N || pre.commitment.length !== commitmentBytes(tp))) {
+    throw new CryptoError('ERR_INVALID_PARAMS', 'this precomputed commitment was made for other parameters');
+  }
   const pc = pre ?? precommit(key, rng);
   pc.consumed = true;
   const digest = runDigest(s.tr, b);
@@ -390,7 +397,9 @@ export function respond(key: SignerKey, nonce: SignerNonce, hashes: ReadonlyMap<
   const p = tp.level;
   const own = hashes.get(s.self);
   if (!own || !eqBytes(own, nonce.hash)) return { ok: false, culprits: [], reason: 'the hash list misquotes this signer' };
-  const culprits = badReveals(tp, nonce.digest, nonce.signers, hashes, reveals);
+  // Our own reveal is the commitment we hashed ourselves: only the others' need hashing again.
+  const others = nonce.signers.filter((id) => id !== s.self || reveals.get(id) !== nonce.commitment);
+  const culprits = badReveals(tp, nonce.digest, others, hashes, reveals);
   if (culprits.length) return { ok: false, culprits, reason: 'revealed commitments do not match their hashes' };
   nonce.used = true;
   const wAll = aggregateCommitments(tp, nonce.signers, reveals);

@@ -4,6 +4,7 @@
  * the evidence of the request it serves.
  */
 import type { AlgorithmName } from '../crypto/algorithms.js';
+import { isMlDsa } from '../crypto/keys.js';
 import type { EvidenceWire } from '../cluster/evidence.js';
 import type { PeerPort } from '../cluster/peer-port.js';
 import type { CeremonyDeps } from './ceremonies/context.js';
@@ -11,6 +12,9 @@ import { Dealing } from './ceremonies/dealing.js';
 import { Dkg, isDkgAlgorithm } from './ceremonies/dkg.js';
 import { KeySync } from './ceremonies/key-sync.js';
 import { LocalKeys } from './ceremonies/local-keys.js';
+import { MldsaSigning } from './ceremonies/mldsa-signing.js';
+import { Redealing } from './ceremonies/redealing.js';
+import { isMldsaSharing } from '../cluster/mldsa-sharing.js';
 import type { Membership } from './ceremonies/membership.js';
 import { Replication } from './ceremonies/replication.js';
 import { Resharing } from './ceremonies/resharing.js';
@@ -33,8 +37,10 @@ export class Cluster implements ClusterKeys {
   readonly dealing: Dealing;
   readonly dkg: Dkg;
   readonly signing: ThresholdSigning;
+  readonly mldsa: MldsaSigning;
   readonly gathering: ShareGathering;
   readonly resharing: Resharing;
+  readonly redealing: Redealing;
   readonly sync: KeySync;
   readonly localKeys: LocalKeys;
   readonly sweeper: Sweeper;
@@ -50,12 +56,14 @@ export class Cluster implements ClusterKeys {
     this.dealing = new Dealing(deps, this.replication);
     this.dkg = new Dkg(deps, this.replication);
     this.signing = new ThresholdSigning(deps);
+    this.mldsa = new MldsaSigning(deps);
     this.gathering = new ShareGathering(deps);
     this.resharing = new Resharing(deps, this.replication);
+    this.redealing = new Redealing(deps, this.resharing, this.replication);
     this.sync = new KeySync(deps, this.replication);
     this.localKeys = new LocalKeys(deps);
     this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
-    this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.sync);
+    this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.mldsa, this.redealing, this.sync);
   }
 
   start(): void {
@@ -90,6 +98,7 @@ export class Cluster implements ClusterKeys {
   async stop(): Promise<void> {
     await this.sweeper.stop();
     this.signing.stop();
+    this.mldsa.stop();
     this.dkg.stop();
     this.resharing.stop();
     await this.network.stop();
@@ -111,6 +120,18 @@ export class Cluster implements ClusterKeys {
   create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord> {
     if (isDkgAlgorithm(req.algorithm)) return this.timed('dkg', () => this.dkg.create({ ...req, algorithm: req.algorithm as Parameters<Dkg['create']>[0]['algorithm'] }, evidence, policy));
     return this.timed('deal', () => this.dealing.create(req, evidence, policy));
+  }
+
+  /** Signs with a threshold key: ML-DSA by its own protocol, the others by ThresholdSigning. */
+  sign(key: KeyRecord, message: Uint8Array, evidence: EvidenceWire, participants?: number[]): Promise<{ signature: Uint8Array; participantIds: number[] }> {
+    if (isMlDsa(key.algorithm)) return this.mldsa.sign(key, message, evidence, participants);
+    return this.signing.sign(key, message, evidence, participants);
+  }
+
+  /** reshareKey: threshold ML-DSA keys by a certified re-deal, every other distributed key by Feldman resharing. */
+  reshare(key: KeyRecord, newThreshold: number, newTotal: number, named: number[] | undefined, evidence: EvidenceWire): Promise<KeyRecord> {
+    if (isMldsaSharing(key.commitments)) return this.redealing.reshare(key, newThreshold, newTotal, named, evidence);
+    return this.resharing.reshare(key, newThreshold, newTotal, named, evidence);
   }
 
   withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {

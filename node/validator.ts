@@ -146,7 +146,7 @@ export class Validator {
         now: Date.now,
         memberAddresses: () => membership.addresses(),
         defaults: config.cluster,
-        faults: { corruptPartials: config.testFaults.corruptPartials, crashAt: config.testFaults.crashAt },
+        faults: config.testFaults,
       },
       network,
       membership,

@@ -1,9 +1,10 @@
 /**
  * Sections B and C of `npm run bench`, on one 5-validator cluster (threshold 3):
- * B (issue 3): 3-of-5 decrypt (ml-kem-768) and sign (ml-dsa-65, secp256k1) of Shamir-dealt keys,
- *   next to the in-process cost of interpolating 3 shares and using the key. Aim: decrypt p50 ≤ 10 ms.
- * C (issue 4): DKG time (createKey) and thresholdSign for bls-threshold, frost-secp256k1 and
- *   frost-ed25519, when this build has them (ERR_UNSUPPORTED → "not available in this build").
+ * B (issue 3): 3-of-5 decrypt (ml-kem-768) and sign (secp256k1) of Shamir-dealt keys, next to the
+ *   in-process cost of interpolating 3 shares and using the key. Aim: decrypt p50 ≤ 10 ms.
+ * C (issues 4, 16): DKG time (createKey) and thresholdSign for bls-threshold, frost-secp256k1 and
+ *   frost-ed25519, when this build has them (ERR_UNSUPPORTED → "not available in this build"), and
+ *   threshold ML-DSA 44/65/87 (scripts/bench-mldsa.ts).
  * It also probes whether reshareKey exists (for section D) while the cluster is up.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { BenchCluster, findBasePort, handlerTotals } from './bench-validators.js
 import { b64, errText, isUnsupported, measureRpc, plansFor, unb64, type BenchContext } from './bench-op.js';
 import { blsDkgDecompressionsPerHolder, blsDkgFloor, blsThresholdSignFloor, frostDkgFloor, frostSignFloor } from './bench-floor.js';
 import type { Row, Section } from './bench-report.js';
+import { mldsaFloors, mldsaRows } from './bench-mldsa.js';
 import type { RpcClient } from '../node/cli/rpc-client.js';
 
 const T = 3;
@@ -59,9 +61,10 @@ async function shareFloors(ctx: BenchContext, plaintext: Uint8Array, message: Ui
   const cases: { op: string; alg: AlgorithmName; secret: Uint8Array; use: (s: Uint8Array) => unknown; slow: boolean }[] = [
     { op: 'decrypt', alg: 'ml-kem-768', secret: kem.secret, use: (s) => hybridDecrypt('ml-kem-768', s, blob), slow: false },
   ];
-  for (const alg of ['ml-dsa-65', 'secp256k1'] as const) {
+  // ML-DSA keys in a cluster are threshold ML-DSA now (section C), never rebuilt.
+  for (const alg of ['secp256k1'] as const) {
     const k = generateKey(alg);
-    cases.push({ op: `sign ${alg}`, alg, secret: k.secret, use: (s) => sign(alg, s, message), slow: alg === 'ml-dsa-65' });
+    cases.push({ op: `sign ${alg}`, alg, secret: k.secret, use: (s) => sign(alg, s, message), slow: false });
   }
   for (const c of cases) {
     ctx.progress(`B: in-process ${c.op} from 3 shares`);
@@ -140,7 +143,7 @@ async function sectionB(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
   rows.push({ op: '  same, 16 clients over 5 validators', status: 'ok', load: spread, inproc: null });
 
   const msg64 = b64(message);
-  for (const alg of ['ml-dsa-65', 'secp256k1'] as const) {
+  for (const alg of ['secp256k1'] as const) {
     const k = await createDistributed(c, `bench-b-${alg}`, alg);
     const s = await c.call<{ signature: string }>('kchain.sign', { keyId: k.id, message: msg64 });
     if (!verify(alg, unb64(k.publicKey), message, unb64(s.signature)).valid) throw new Error(`B: ${alg} 3-of-5 signature does not verify`);
@@ -189,7 +192,7 @@ const FLOOR_WHAT: Record<string, string> = {
   'dkg frost-ed25519': `${FROST_DKG_WHAT} (the product's ed25519Frost suite)`,
 };
 
-async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<string, LatencyStats>, message: Uint8Array): Promise<{ section: Section; dkg: Availability }> {
+async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<string, LatencyStats>, pq: ReturnType<typeof mldsaFloors>, message: Uint8Array): Promise<{ section: Section; dkg: Availability }> {
   const plans = plansFor(ctx.quick);
   const c = cluster.client(1, 16);
   const rows: Row[] = [];
@@ -264,6 +267,9 @@ async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
       signRow.note = isUnsupported(e) ? 'not available in this build' : errText(e);
     }
   }
+  const m = await mldsaRows(ctx, cluster, pq, message);
+  rows.push(...m.rows);
+  notes.push(...m.notes);
   notes.push(
     `DKG rows: ${dkgSamples} sequential createKey ceremonies after one warm-up ceremony (no throughput run; p99 = the slowest); ` +
       `handler = the coordinator's whole createKey`,
@@ -272,7 +278,7 @@ async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
     `in-proc floors add up the work of ALL parties one after another in one process; the cluster runs ${N} validators on ${os.cpus().length} cores, ` +
       `so parties can overlap (ratio < 1× is possible) or queue for the CPU`,
   );
-  return { section: { id: 'C', title: `Threshold signing without rebuilding the key (issue 4), ${T}-of-${N}`, rows, notes }, dkg };
+  return { section: { id: 'C', title: `Threshold signing without rebuilding the key (issues 4, 16), ${T}-of-${N}`, rows, notes }, dkg };
 }
 
 /** Does reshareKey exist? A refresh of a fresh 3-of-5 ml-kem-768 key (harmless if it works). */
@@ -299,6 +305,7 @@ export async function runFive(
   // In-process floors first, with no validator running.
   const bFloors = want.B ? await shareFloors(ctx, plaintext, message) : new Map<string, ClusterFloor>();
   const cFloors = want.C ? thresholdFloors(ctx, message) : new Map<string, LatencyStats>();
+  const pqFloors = want.C ? mldsaFloors(ctx, message) : new Map();
 
   const base = await findBasePort(portFrom, N);
   ctx.progress(`B/C: starting ${N} validators on ports ${base + 1}-${base + N}`);
@@ -309,7 +316,7 @@ export async function runFive(
   try {
     if (want.B) sections.push(await sectionB(ctx, cluster, bFloors, plaintext, message));
     if (want.C) {
-      const r = await sectionC(ctx, cluster, cFloors, message);
+      const r = await sectionC(ctx, cluster, cFloors, pqFloors, message);
       sections.push(r.section);
       dkg = r.dkg;
     }

@@ -110,7 +110,7 @@ export function signViaStateMachines(vk: VerifierKey, ctx: Map<number, SignerCon
   return { ms: performance.now() - t0, runs: out.done.stats.runs };
 }
 
-function setup(level: MlDsaLevel, t: number, n: number): { d: Dealing; vk: VerifierKey; keys: Map<number, SignerKey>; ctx: Map<number, SignerContext>; holders: number[] } {
+export function setup(level: MlDsaLevel, t: number, n: number): { d: Dealing; vk: VerifierKey; keys: Map<number, SignerKey>; ctx: Map<number, SignerContext>; holders: number[] } {
   const holders = Array.from({ length: n }, (_, i) => 10 + i);
   const d = dealMldsa(level, holders, t, rng);
   const vk = prepareVerifier(d.publicData);

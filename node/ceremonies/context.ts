@@ -4,6 +4,7 @@
 import { writeSync } from 'node:fs';
 import type { PeerPort } from '../../cluster/peer-port.js';
 import type { Authority } from '../authority.js';
+import type { MldsaFault } from '../config/config.js';
 import type { Certifier } from '../keys/certified.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -23,7 +24,7 @@ export interface CeremonyDeps {
   /** Used when a request leaves threshold/totalShares at 0. */
   defaults: { threshold: number; totalShares: number };
   /** Test faults (config testFaults): never set in production. */
-  faults: { corruptPartials: boolean; crashAt: readonly string[] };
+  faults: { corruptPartials: boolean; crashAt: readonly string[]; mldsaFault?: MldsaFault };
 }
 
 /** Test fault: kills this process with SIGKILL (kill -9) at a named point of a ceremony. */

@@ -1,7 +1,10 @@
 /**
  * Dealing a key to its holders (cluster/dealing.ts drives it): `createKey` of a rebuilt algorithm
- * (ML-KEM, ML-DSA, secp256k1, Ed25519: generated here, Shamir-dealt, wiped) and `distributeKey` of
- * a local key (those, and bls12-381, which from then on signs by partials and is never rebuilt).
+ * (ML-KEM, secp256k1, Ed25519: generated here, Shamir-dealt, wiped), `createKey` of threshold
+ * ML-DSA (issue 16: the scheme's trusted dealer, crypto/threshold-mldsa-deal.ts — its short shares
+ * are checked by each holder against the atoms' public keys; never rebuilt afterwards), and
+ * `distributeKey` of a local key (the rebuilt algorithms, and bls12-381, which from then on signs by
+ * partials and is never rebuilt; a local ML-DSA key is refused: it cannot become threshold ML-DSA).
  *
  * Holders act only on evidence (issue 12): `deal.prepare` carries the admin's createKey or
  * distributeKey request, and a holder checks that the record it is dealt is what that request asked
@@ -12,10 +15,13 @@
  * touches an active generation.
  */
 import { randomBytes } from 'node:crypto';
-import { ALGORITHMS, type AlgorithmName } from '../../crypto/algorithms.js';
+import { isThresholdOnly, type AlgorithmName } from '../../crypto/algorithms.js';
 import { toB64, wipe, equalBytes } from '../../crypto/bytes.js';
-import { dealChunks, groupOf, scalarFromBytes, verifyShare } from '../../crypto/feldman.js';
-import { generateKey, publicKeyFromSecret } from '../../crypto/keys.js';
+import { dealChunks, groupOf, scalarFromBytes } from '../../crypto/feldman.js';
+import { generateKey, isMlDsa, publicKeyFromSecret } from '../../crypto/keys.js';
+import { dealMldsa } from '../../crypto/threshold-mldsa-deal.js';
+import { isMldsaSharing, mldsaShapeProblem, mldsaSharingText } from '../../cluster/mldsa-sharing.js';
+import { MAX_FRAME_BYTES } from '../../cluster/peer-network.js';
 import { publicKeyOfScalar } from '../../crypto/bls-threshold.js';
 import { DEAL_MSG, dealMachine, startDeal } from '../../cluster/dealing.js';
 import { drive } from '../../cluster/drive.js';
@@ -29,6 +35,7 @@ import { validateName } from '../keys/validation.js';
 import { chooseHolders } from '../keys/holders.js';
 import { homeOf, identityOf, newRecord, sameIdentity, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
 import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
+import { shareProblem } from '../keys/share-fit.js';
 import { crashAt, errorText, requestContext, type CeremonyDeps } from './context.js';
 import type { Replication } from './replication.js';
 import { checkCreate, checkDistribute, policyOf } from './requests.js';
@@ -89,16 +96,25 @@ export class Dealing implements Sweepable {
 
   // ---- coordinator ---------------------------------------------------------------------------
 
-  /** Generates a key of a rebuilt algorithm and deals it; the whole key never rests anywhere. */
+  /** Generates a key and deals it; the whole key never rests anywhere. */
   async create(req: DealRequest, evidence: EvidenceWire, policy: KeyRecord['policy']): Promise<KeyRecord> {
     const n = req.totalShares || req.validators?.length || this.d.defaults.totalShares;
     const t = req.threshold || Math.min(this.d.defaults.threshold, n);
     if (t < 2 || t > n) throw new NodeError('ERR_INVALID_PARAMS', `threshold must be from 2 to totalShares (${n})`);
+    const mldsa = isMlDsa(req.algorithm) ? req.algorithm : undefined;
+    const problem = mldsa && mldsaShapeProblem(mldsa, n, t, MAX_FRAME_BYTES);
+    if (problem) throw new NodeError(problem.code, problem.message);
     const holders = this.holders(n, req.validators);
+    const fields = { name: req.name, algorithm: req.algorithm, now: this.d.now(), tags: req.tags, metadata: req.metadata ?? null, policy, status: 'pending' as const };
+    if (mldsa) {
+      // The scheme's trusted dealer: this validator sees the key until the shares are dealt.
+      const dealt = dealMldsa(mldsa, holders, t, (k) => new Uint8Array(randomBytes(k)));
+      return this.deal(newRecord({ ...fields, publicKey: dealt.publicKey }), { commitments: mldsaSharingText(mldsa, dealt.publicData), shares: dealt.shares }, t, holders, evidence);
+    }
     const { secret, publicKey } = generateKey(req.algorithm);
     try {
-      const draft = newRecord({ name: req.name, algorithm: req.algorithm, publicKey, now: this.d.now(), tags: req.tags, metadata: req.metadata ?? null, policy, status: 'pending' });
-      return await this.deal(draft, secret, t, holders, evidence);
+      const draft = newRecord({ ...fields, publicKey });
+      return await this.deal(draft, feldmanDeal(draft, secret, t, holders), t, holders, evidence);
     } finally {
       wipe(secret);
     }
@@ -107,7 +123,14 @@ export class Dealing implements Sweepable {
   /** Deals a local key to n holders and destroys the local copy once every holder has its share. */
   async distribute(key: KeyRecord, t: number, n: number, named: number[] | undefined, evidence: EvidenceWire, policy: KeyRecord['policy']): Promise<KeyRecord> {
     if (key.distributed) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already distributed ${key.threshold}-of-${key.totalShares}; use kchain.reshareKey to change it`);
-    if (ALGORITHMS[key.algorithm].thresholdSupport) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} keys are distributed by DKG at creation`);
+    if (isThresholdOnly(key.algorithm)) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} keys are distributed by DKG at creation`);
+    if (isMlDsa(key.algorithm)) {
+      throw new NodeError(
+        'ERR_UNSUPPORTED',
+        `key "${key.name}" is a local ${key.algorithm} key, and an existing ML-DSA key cannot be split into threshold ML-DSA shares (its secret is one short vector; the scheme's shares are independent short vectors its dealer draws). ` +
+          'Create a threshold key with kchain.createKey (threshold ≥ 2, at most 6 validators; it gets a new public key) and move to it; this key stays local',
+      );
+    }
     if (t < 2 || t > n) throw new NodeError('ERR_INVALID_PARAMS', `threshold must be from 2 to totalParts (${n}) to distribute a key`);
     if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key "${key.name}" is ${key.status}`);
     const holders = this.holders(n, named);
@@ -115,7 +138,8 @@ export class Dealing implements Sweepable {
     try {
       const derived = key.algorithm === 'bls12-381' ? publicKeyOfScalar(secret) : publicKeyFromSecret(key.algorithm, secret);
       if (!equalBytes(derived, key.publicKey)) throw new NodeError('ERR_SEALED_DATA_CORRUPT', `the secret of key ${key.id} does not match its public key`);
-      return await this.deal({ ...key, status: 'pending', policy, updatedAt: this.d.now() }, secret, t, holders, evidence);
+      const draft: KeyRecord = { ...key, status: 'pending', policy, updatedAt: this.d.now() };
+      return await this.deal(draft, feldmanDeal(draft, secret, t, holders), t, holders, evidence);
     } finally {
       wipe(secret);
     }
@@ -125,15 +149,9 @@ export class Dealing implements Sweepable {
     return chooseHolders({ selfId: this.d.selfId, members: this.d.port.members(), live: (id) => this.d.port.live(id), n, named });
   }
 
-  /** Feldman-deals the secret, prepares on every holder, and commits or aborts everywhere. */
-  private async deal(draft: KeyRecord, secret: Uint8Array, t: number, holders: number[], evidence: EvidenceWire): Promise<KeyRecord> {
-    const bls = draft.algorithm === 'bls12-381';
-    const g = groupOf(bls ? 'bls12-381-g1' : 'secp256k1');
-    const constants = bls ? [scalarFromBytes(g, secret)] : secretToConstants(draft.algorithm, secret);
-    const dealt = dealChunks(g, constants, holders, t);
-    constants.fill(0n);
-    const data = bls ? blsDealtData(g, dealt.commitments[0]!, holders) : dealtData(draft.algorithm, secret.length, dealt.commitments);
-    const rec: KeyRecord = { ...draft, distributed: true, threshold: t, totalShares: holders.length, holders, generation: 1, commitments: JSON.stringify(data), certificate: null };
+  /** Prepares the dealt shares on every holder, and commits or aborts everywhere; wipes the shares. */
+  private async deal(draft: KeyRecord, dealt: Dealt, t: number, holders: number[], evidence: EvidenceWire): Promise<KeyRecord> {
+    const rec: KeyRecord = { ...draft, distributed: true, threshold: t, totalShares: holders.length, holders, generation: 1, commitments: dealt.commitments, certificate: null };
     const digest = identityDigest(identityOf(rec));
     try {
       for (let attempt = 1; ; attempt++) {
@@ -222,13 +240,16 @@ export class Dealing implements Sweepable {
     const strangers = rec.holders.filter((h) => !members.includes(h));
     if (strangers.length) throw new NodeError('ERR_FORBIDDEN', `validators ${strangers.join(', ')} are not members of this cluster`);
     if (rec.threshold === null || rec.threshold < 2 || rec.threshold > rec.holders.length || rec.totalShares !== rec.holders.length) throw new NodeError('ERR_INVALID_PARAMS', 'malformed threshold');
-    if (ALGORITHMS[rec.algorithm].thresholdSupport) throw new NodeError('ERR_INVALID_PARAMS', `${rec.algorithm} keys are made by DKG, not dealt`);
+    if (isThresholdOnly(rec.algorithm)) throw new NodeError('ERR_INVALID_PARAMS', `${rec.algorithm} keys are made by DKG, not dealt`);
+    if (isMlDsa(rec.algorithm) !== isMldsaSharing(rec.commitments)) throw new NodeError('ERR_INVALID_PARAMS', 'an ML-DSA key is dealt as threshold ML-DSA shares, and only an ML-DSA key is');
     if (auth.method === 'kchain.createKey') checkCreate(auth, rec, requestContext(this.d));
     else checkDistribute(auth, rec, requestContext(this.d));
     if (rec.policy !== policyOf(auth)) throw new NodeError('ERR_FORBIDDEN', 'the key policy does not follow from the request');
-    const sharing = sharingOfKey(rec);
-    const c0 = sharing.commitments[0]![0]!;
-    if ((sharing.scheme === 'bls-feldman' || sharing.scheme === 'feldman-scalar') && !equalBytes(c0, rec.publicKey)) throw new NodeError('ERR_INVALID_PARAMS', 'the commitments do not match the public key');
+    if (!isMldsaSharing(rec.commitments)) {
+      const sharing = sharingOfKey(rec);
+      const c0 = sharing.commitments[0]![0]!;
+      if ((sharing.scheme === 'bls-feldman' || sharing.scheme === 'feldman-scalar') && !equalBytes(c0, rec.publicKey)) throw new NodeError('ERR_INVALID_PARAMS', 'the commitments do not match the public key');
+    }
     const mine = this.d.store.keys.get(rec.id);
     const byName = this.d.store.keys.getByName(rec.name);
     if (byName && byName.id !== rec.id) {
@@ -242,7 +263,8 @@ export class Dealing implements Sweepable {
     if (mine && !ownLocal) throw new NodeError(mine.status === 'pending' ? 'ERR_CONFLICT' : 'ERR_KEY_EXISTS', `key ${rec.id} already exists here`);
     const share = b64Field(b.share, 'share');
     try {
-      if (!verifyShare(sharing.group, share, self, sharing.commitments)) throw new NodeError('ERR_PEER_FAILED', 'the dealt share does not match its published commitments');
+      const problem = shareProblem(rec, share, self);
+      if (problem) throw new NodeError('ERR_PEER_FAILED', `the dealt share does not fit the key's public data: ${problem}`);
       const row: HolderRow = { ceremony, keyId: rec.id, generation: 1, coordinator: from, digest: identityDigest(identityOf(rec)), inserted: !mine };
       this.d.store.durable(() => {
         if (mine) this.d.store.secrets.putShare(rec.id, 1, self, share, this.d.now());
@@ -350,6 +372,23 @@ export class Dealing implements Sweepable {
       this.dropPrepared(ceremony, r, `validator:${this.d.selfId}`);
     }
   }
+}
+
+/** A dealing's public data (the `commitments` column) and each holder's share (memory only). */
+interface Dealt {
+  commitments: string;
+  shares: Map<number, Uint8Array>;
+}
+
+/** Feldman-deals a whole secret (a rebuilt algorithm, or a bls12-381 key that then signs by partials). */
+function feldmanDeal(draft: KeyRecord, secret: Uint8Array, t: number, holders: number[]): Dealt {
+  const bls = draft.algorithm === 'bls12-381';
+  const g = groupOf(bls ? 'bls12-381-g1' : 'secp256k1');
+  const constants = bls ? [scalarFromBytes(g, secret)] : secretToConstants(draft.algorithm, secret);
+  const dealt = dealChunks(g, constants, holders, t);
+  constants.fill(0n);
+  const data = bls ? blsDealtData(g, dealt.commitments[0]!, holders) : dealtData(draft.algorithm, secret.length, dealt.commitments);
+  return { commitments: JSON.stringify(data), shares: dealt.shares };
 }
 
 /** Not sent, or no answer: a holder that answered anything (even a refusal) heard the message. */

@@ -18,7 +18,7 @@
  * which it commits again. A confirmed holder whose commit did not come asks the coordinator, or
  * learns the certified record from a peer; it never expires a ceremony behind its coordinator's back.
  */
-import { ALGORITHMS } from '../../crypto/algorithms.js';
+import { ALGORITHMS, isThresholdOnly } from '../../crypto/algorithms.js';
 import { randomBytes, wipe } from '../../crypto/bytes.js';
 import { isKeyId, newKeyId } from '../../crypto/key-id.js';
 import {
@@ -419,6 +419,6 @@ export class Dkg implements Sweepable {
 }
 
 export function isDkgAlgorithm(a: string): a is DkgAlgorithm {
-  return ALGORITHMS[a as DkgAlgorithm]?.thresholdSupport === true;
+  return Object.hasOwn(ALGORITHMS, a) && isThresholdOnly(a as DkgAlgorithm);
 }
 

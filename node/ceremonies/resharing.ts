@@ -150,7 +150,8 @@ export class Resharing implements Sweepable {
     }
   }
 
-  private newHolders(key: KeyRecord, n: number, named: number[] | undefined): number[] {
+  /** The new holder set of a reshare: the named validators, or the live holders topped up to n. */
+  newHolders(key: KeyRecord, n: number, named: number[] | undefined): number[] {
     const members = this.d.port.members();
     if (named && named.length) {
       const set = [...new Set(named)].sort(sortNum);

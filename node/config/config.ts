@@ -13,6 +13,10 @@ import YAML from 'yaml';
 import { assertPrivateFile, writeSecretFile } from '../../certs/files.js';
 import { Checker, isLoopbackHost, isPlainObject, isWildcardHost, parseAddress, show, type Raw } from './checker.js';
 import { ConfigError } from './config-errors.js';
+
+/** Threshold ML-DSA signer faults for the project's fault tests (KCHAIN_TEST_MLDSA_FAULT). */
+export const MLDSA_FAULTS = ['reveal', 'response', 'malformed'] as const;
+export type MldsaFault = (typeof MLDSA_FAULTS)[number];
 import { CONFIG_DOC, OPTIONS, defaultOf, keysOf, option, type OptionSpec } from './options.js';
 
 export { ConfigError } from './config-errors.js';
@@ -68,9 +72,11 @@ export interface NodeConfig {
   /**
    * Fault injection for the project's own tests; off in normal use. KCHAIN_TEST_CORRUPT_PARTIALS=1:
    * send corrupt partial signatures. KCHAIN_TEST_CRASH_AT=point[,point]: kill -9 this process at a
-   * ceremony point (node/ceremonies/ name the points).
+   * ceremony point (node/ceremonies/ name the points). KCHAIN_TEST_MLDSA_FAULT=reveal|response|
+   * malformed: as a threshold ML-DSA signer, reveal a commitment that does not match its hash, send
+   * a well-formed but inconsistent response, or a malformed one.
    */
-  readonly testFaults: { readonly corruptPartials: boolean; readonly crashAt: readonly string[] };
+  readonly testFaults: { readonly corruptPartials: boolean; readonly crashAt: readonly string[]; readonly mldsaFault?: MldsaFault };
 }
 
 export interface LoadedConfig {
@@ -294,10 +300,13 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   if (corruptPartials) warnings.push('KCHAIN_TEST_CORRUPT_PARTIALS is set: this validator sends corrupt partial signatures (fault test)');
   const crashAt = (env.KCHAIN_TEST_CRASH_AT ?? '').split(',').map((x) => x.trim()).filter(Boolean);
   if (crashAt.length) warnings.push(`KCHAIN_TEST_CRASH_AT is set: this validator kills itself at ${crashAt.join(', ')} (fault test)`);
+  const mldsaFault = env.KCHAIN_TEST_MLDSA_FAULT;
+  if (mldsaFault !== undefined && !(MLDSA_FAULTS as readonly string[]).includes(mldsaFault)) c.problem('KCHAIN_TEST_MLDSA_FAULT', `must be one of ${MLDSA_FAULTS.join(', ')}`);
+  else if (mldsaFault) warnings.push(`KCHAIN_TEST_MLDSA_FAULT=${mldsaFault} is set: this validator sends faulty threshold ML-DSA round messages (fault test)`);
 
   const config: NodeConfig = {
     id, host, port, dataDir, tls, plaintextLoopback, plaintextRole, insecurePlaintextAdmin, requireSignedRequests, bearerToken, limits,
-    password, kdf, log, peers, join, advertiseAddress, cluster, testFaults: { corruptPartials, crashAt },
+    password, kdf, log, peers, join, advertiseAddress, cluster, testFaults: { corruptPartials, crashAt, ...(mldsaFault ? { mldsaFault: mldsaFault as MldsaFault } : {}) },
   };
   return deepFreeze({ config, warnings, file });
 }

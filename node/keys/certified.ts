@@ -6,15 +6,15 @@
  * for replication to validators that hold no share, and when a validator catches up.
  */
 import type { KeyObject } from 'node:crypto';
-import { verifyShare } from '../../crypto/feldman.js';
 import { wipe } from '../../crypto/bytes.js';
 import { identityDigest, parseCertificate, signAck, signApproval, transitionMessage, verifyAck, verifyKeyCertificate, verifyTransition, type KeyCertificate, type KeyTransition } from '../../cluster/key-certificate.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { SessionKind } from '../store/sessions.js';
-import { homeOf, identityOf, sameIdentity, sharingOfKey, type KeyRecord } from './key-record.js';
+import { homeOf, identityOf, sameIdentity, type KeyRecord } from './key-record.js';
 import { keyToWire } from './key-wire.js';
+import { shareFits } from './share-fit.js';
 
 export interface CertifierOptions {
   selfId: number;
@@ -37,7 +37,7 @@ export interface CertifierOptions {
 }
 
 /** Session kinds holding a pending share that a certified record resolves. */
-const PENDING_KINDS: readonly SessionKind[] = ['deal-holder', 'dkg-holder', 'reshare-holder'];
+const PENDING_KINDS: readonly SessionKind[] = ['deal-holder', 'dkg-holder', 'reshare-holder', 'redeal-holder'];
 
 export class Certifier {
   constructor(private readonly o: CertifierOptions) {}
@@ -138,8 +138,7 @@ export class Certifier {
       const s = this.o.store.secrets.getShare(rec.id, rec.generation);
       if (!s) throw new NodeError('ERR_SHARE_NOT_FOUND', `this validator holds no share of generation ${rec.generation} of key ${rec.id}`);
       try {
-        const sharing = sharingOfKey(rec);
-        if (!verifyShare(sharing.group, s.share, this.o.selfId, sharing.commitments)) throw refuse("this validator's share does not fit its commitments", []);
+        if (!shareFits(rec, s.share, this.o.selfId)) throw refuse("this validator's share does not fit its commitments", []);
       } finally {
         wipe(s.share);
       }

@@ -9,6 +9,7 @@ import { ALGORITHMS, type AlgorithmName } from '../../crypto/algorithms.js';
 import { newKeyId } from '../../crypto/key-id.js';
 import type { KeyIdentity, KeyPolicy } from '../../cluster/key-certificate.js';
 import { SharingError, sharingOf, type Sharing } from '../../cluster/sharing.js';
+import { isMldsaSharing } from '../../cluster/mldsa-sharing.js';
 import { NodeError } from '../errors.js';
 
 export type { KeyPolicy };
@@ -52,8 +53,12 @@ export interface KeyRecord {
   updatedAt: number;
 }
 
-/** Algorithms whose distributed keys sign in shares and are never rebuilt. */
-const NEVER_REBUILT: ReadonlySet<AlgorithmName> = new Set(['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'bls12-381']);
+/**
+ * Algorithms whose distributed keys sign in shares and are never rebuilt. Every distributed ML-DSA
+ * key is one (issue 16): one stored by an older release as a Shamir-shared seed is refused for
+ * signing (node/ceremonies/mldsa-signing.ts says so), never rebuilt.
+ */
+const NEVER_REBUILT: ReadonlySet<AlgorithmName> = new Set(['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'bls12-381', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87']);
 
 /** True when the key is distributed and signs by threshold partials (never rebuilt anywhere). */
 export function isThresholdKey(key: Pick<KeyRecord, 'algorithm' | 'distributed'>): boolean {
@@ -141,6 +146,9 @@ export function sharingOfKey(key: KeyRecord): Sharing {
 /** Both records share the same secret: the same public key and constant commitments. */
 export function sameSecret(a: KeyRecord, b: KeyRecord): boolean {
   if (a.algorithm !== b.algorithm || Buffer.compare(Buffer.from(a.publicKey), Buffer.from(b.publicKey)) !== 0) return false;
+  // Threshold ML-DSA: the public key binds the secret (another short secret with the same t1 would
+  // solve Module-SIS); a re-deal changes every atom but keeps the public key.
+  if (isMldsaSharing(a.commitments) || isMldsaSharing(b.commitments)) return isMldsaSharing(a.commitments) && isMldsaSharing(b.commitments);
   try {
     const x = sharingOf(a).commitments;
     const y = sharingOf(b).commitments;

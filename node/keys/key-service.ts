@@ -4,7 +4,7 @@
  * key's secret is unsealed for one operation and wiped; a distributed key is used through the
  * cluster (rebuilt for that one operation, or — threshold keys — never rebuilt).
  */
-import { ALGORITHMS, resolveAlgorithm, type AlgorithmName } from '../../crypto/algorithms.js';
+import { ALGORITHMS, isThresholdOnly, resolveAlgorithm, type AlgorithmName } from '../../crypto/algorithms.js';
 import { generateKey } from '../../crypto/keys.js';
 import { sign as signWith, verify as verifyWith } from '../../crypto/sign.js';
 import { hybridEncrypt, hybridDecrypt } from '../../crypto/hybrid.js';
@@ -91,7 +91,7 @@ export class KeyService {
     // In a cluster a name denotes one key everywhere: distributed (the cluster's default threshold
     // when none is given) unless threshold 0 and totalShares 0 ask for a local key, whose name is then
     // reserved on every member.
-    const distribute = threshold >= 2 || info.thresholdSupport || (this.cluster !== null && !explicitLocal);
+    const distribute = threshold >= 2 || isThresholdOnly(algorithm) || (this.cluster !== null && !explicitLocal);
     if (distribute) {
       if (!this.cluster) {
         throw new NodeError(

@@ -5,9 +5,8 @@
  * change, and a repeated question must not cost a Feldman check each time (issue 12 review).
  */
 import { wipe } from '../../crypto/bytes.js';
-import { verifyShare } from '../../crypto/feldman.js';
 import type { Store } from '../store/store.js';
-import { sharingOfKey } from './key-record.js';
+import { shareFits } from './share-fit.js';
 
 const MAX_CACHED = 10_000;
 
@@ -27,10 +26,7 @@ export class ShareCheck {
     const s = this.store.secrets.getShare(key.id, key.generation);
     if (!s) return false;
     try {
-      const sharing = sharingOfKey(key);
-      if (!verifyShare(sharing.group, s.share, this.selfId, sharing.commitments)) return false;
-    } catch {
-      return false;
+      if (!shareFits(key, s.share, this.selfId)) return false;
     } finally {
       wipe(s.share);
     }

@@ -45,7 +45,7 @@ export function clusterMethods(d: MethodDeps): Record<string, MethodSpec> {
         const n = p.optInt('newTotalParts', { min: 0, max: 255 }) ?? 0;
         if (!key.distributed) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is not distributed; use kchain.distributeKey first`);
         const cluster = requireCluster(d, 'reshareKey');
-        const out = await cluster.timed('reshare', () => cluster.resharing.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key)));
+        const out = await cluster.timed('reshare', () => cluster.reshare(key, t, n, validatorIds(d, p, 'newValidators'), evidenceFor(d, c, key)));
         return { success: true, newShareIds: shareIdsOf(out), generation: out.generation };
       },
     ),

@@ -29,6 +29,7 @@ export function registerGauges(m: Metrics, d: MethodDeps): void {
   });
   m.gauge('kchain_cluster_members', 'validators in the member list, this one included', () => ({ '': 1 + Object.keys(c.network.status()).length }));
   m.gauge('kchain_cluster_live', 'validators reachable from this one, this one included', () => ({ '': liveIds(d).size }));
+  m.counter('kchain_tmldsa_total', 'threshold ML-DSA signing as coordinator: signatures, failures, runs, signer-runs, payload bytes signers sent (signerBytes) and the coordinator sent them (coordinatorBytes)', () => Object.fromEntries(Object.entries(c.mldsa.counters()).map(([k, v]) => [L({ kind: k }), v])));
   m.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [L({ kind: k }), v])));
   m.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [L({ peer: id }), s.connected ? 1 : 0])));
   m.gauge('kchain_peer_latency_seconds', 'last measured round trip to each connected peer, in seconds', () =>

@@ -33,7 +33,7 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
         d.keys.checkFamily(key, p.optStr('algorithm'));
         if (p.optBool('prehashed')) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} signs the message itself; prehashed is not supported`);
         const cluster = requireCluster(d, 'threshold signing');
-        const r = await cluster.timed('threshold-sign', () => cluster.signing.sign(key, p.bytes('message'), evidenceFor(d, c, key)));
+        const r = await cluster.timed('threshold-sign', () => cluster.sign(key, p.bytes('message'), evidenceFor(d, c, key)));
         return { signature: toB64(r.signature), publicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
       }
       const r = await d.keys.sign(key, p.bytes('message'), p.optStr('algorithm'), p.optBool('prehashed') ?? false, () => evidenceFor(d, c, key));
@@ -68,7 +68,7 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       const cluster = requireCluster(d, 'thresholdSign');
       const evidence = () => evidenceFor(d, c, key);
       const r = isThresholdKey(key)
-        ? await cluster.timed('threshold-sign', () => cluster.signing.sign(key, message, evidence(), participants))
+        ? await cluster.timed('threshold-sign', () => cluster.sign(key, message, evidence(), participants))
         : await d.keys.sign(key, message, undefined, false, evidence).then((s) => ({ signature: s.signature, participantIds: s.participants }));
       return { signature: toB64(r.signature), groupPublicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
     }),

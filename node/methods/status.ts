@@ -2,7 +2,7 @@
  * What a validator says about itself and the API: health (with per-key quorum, issue 14 item 10),
  * listAlgorithms, the audit log (kchain audit show|tail|export) and rpc.discover (OpenRPC, item 6).
  */
-import { ALGORITHMS } from '../../crypto/algorithms.js';
+import { ALGORITHMS, isThresholdOnly } from '../../crypto/algorithms.js';
 import type { ResultOf } from '../../rpc/catalogue.js';
 import type { MethodSpec } from '../../rpc/methods.js';
 import { openRpcDocument } from '../../rpc/openrpc.js';
@@ -62,7 +62,7 @@ export function statusMethods(d: MethodDeps): Record<string, MethodSpec> {
     'kchain.listAlgorithms': serve('kchain.listAlgorithms', () => ({
       algorithms: Object.values(ALGORITHMS)
         // Honest: list only what this validator can create now.
-        .filter((a) => !a.thresholdSupport || d.cluster !== null)
+        .filter((a) => !isThresholdOnly(a.name) || d.cluster !== null)
         .map((a) => ({
           name: a.name,
           type: a.type,
@@ -70,7 +70,8 @@ export function statusMethods(d: MethodDeps): Record<string, MethodSpec> {
           ...(a.keySize !== undefined ? { keySize: a.keySize } : {}),
           ...(a.signatureSize !== undefined ? { signatureSize: a.signatureSize } : {}),
           postQuantum: a.postQuantum,
-          thresholdSupport: a.thresholdSupport,
+          // A lone validator cannot run any threshold protocol (its ML-DSA keys are whole).
+          thresholdSupport: a.thresholdSupport && d.cluster !== null,
           description: a.description,
           standards: a.standards,
         })),

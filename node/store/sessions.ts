@@ -12,6 +12,8 @@ export const SESSION_KINDS = [
   'dkg-holder',
   'reshare-coordinator',
   'reshare-holder',
+  'redeal-coordinator',
+  'redeal-holder',
   'deferred',
 ] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];

@@ -20,6 +20,7 @@ import { checkCreationEvidence } from '../../node/ceremonies/requests.js';
 import { Certifier } from '../../node/keys/certified.js';
 import { METHOD_ROLES } from '../../node/methods/common.js';
 import { Store } from '../../node/store/store.js';
+import type { MldsaFault } from '../../node/config/config.js';
 import { FakeNet, FakePlane } from './fake-plane.js';
 
 export interface TestNode {
@@ -36,11 +37,17 @@ export interface CeremonyCluster {
   nodes: Map<number, TestNode>;
   node(id: number): TestNode;
   /** Rebuilds a validator's in-memory state (a restart), keeping its store; optional test faults. */
-  restart(id: number, faults?: { corruptPartials?: boolean }): void;
+  restart(id: number, faults?: Faults): void;
   /** Evidence of a request an admin signed (the default) or one the given validator vouches for. */
   /** `aud`: the validator the client sends it to (the coordinator; default 1). */
   evidence(method: string, params: Record<string, unknown>, opts?: { vouchedBy?: number; role?: 'client' | 'admin'; ts?: number; aud?: number }): EvidenceWire;
   close(): void;
+}
+
+/** Test faults a restarted validator runs with. */
+export interface Faults {
+  corruptPartials?: boolean;
+  mldsaFault?: MldsaFault;
 }
 
 const FAKE_PEM = (id: number) => `-----validator-${id}-----`;
@@ -61,7 +68,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
   }
   const nodes = new Map<number, TestNode>();
 
-  const build = (id: number, store: Store, logs: string[], faults: { corruptPartials?: boolean } = {}): TestNode => {
+  const build = (id: number, store: Store, logs: string[], faults: Faults = {}): TestNode => {
     const log = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
     const membership = new Membership({ selfId: id, selfAddress: `v${id}`, store, log, now: Date.now, configPeers: ids.filter((x) => x !== id).map((x) => ({ id: x, address: `v${x}` })) });
     const authority = new Authority({ selfId: id, ca: caCert, isRevoked: (s) => membership.isRevoked(s), rolesOf: (m) => METHOD_ROLES[m], acceptUnsigned: opts.acceptUnsigned ?? true });
@@ -94,7 +101,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
         now: Date.now,
         memberAddresses: () => membership.addresses(),
         defaults: opts.defaults ?? { threshold: 3, totalShares: ids.length },
-        faults: { corruptPartials: faults.corruptPartials ?? false, crashAt: [] },
+        faults: { corruptPartials: faults.corruptPartials ?? false, crashAt: [], ...(faults.mldsaFault ? { mldsaFault: faults.mldsaFault } : {}) },
       },
       net,
       membership,
@@ -116,6 +123,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
       const n = nodes.get(id)!;
       n.cluster.sweeper.stop();
       n.cluster.signing.stop();
+      n.cluster.mldsa.stop();
       n.cluster.dkg.stop();
       n.cluster.resharing.stop();
       plane.nets.delete(id);
@@ -130,6 +138,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
       for (const n of nodes.values()) {
         n.cluster.sweeper.stop();
         n.cluster.signing.stop();
+        n.cluster.mldsa.stop();
         n.cluster.dkg.stop();
         n.store.close();
       }

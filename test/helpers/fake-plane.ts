@@ -13,6 +13,10 @@ export class FakePlane {
   readonly down = new Set<number>();
   /** Return 'drop' to make a request time out. */
   intercept: (from: number, to: number, type: string) => 'drop' | undefined = () => undefined;
+  /** When set, a request or reply whose JSON is longer is refused, as PeerNetwork refuses frames over 4 MiB. */
+  frameLimit: number | null = null;
+  /** The longest request and reply JSON seen per message type (to check what a protocol sends). */
+  readonly longest = new Map<string, number>();
   constructor(readonly ids: readonly number[]) {}
 }
 
@@ -75,8 +79,15 @@ export class FakeNet implements PeerPort {
     }
     const target = this.plane.nets.get(peerId);
     if (!target) throw new ClusterError('ERR_UNAVAILABLE', `validator ${peerId} is not connected`, { validators: [peerId] });
-    const r = await target.dispatcher.dispatch(type, JSON.parse(JSON.stringify(body ?? null)), { from: this.selfId, session: opts.session ?? '', round: opts.round ?? 0 });
-    return JSON.parse(JSON.stringify(unwrapReply<unknown>(peerId, r) ?? null)) as T;
+    const text = this.frame(type, JSON.stringify(body ?? null));
+    const r = await target.dispatcher.dispatch(type, JSON.parse(text), { from: this.selfId, session: opts.session ?? '', round: opts.round ?? 0 });
+    return JSON.parse(this.frame(`${type} (reply)`, JSON.stringify(unwrapReply<unknown>(peerId, r) ?? null))) as T;
+  }
+
+  private frame(type: string, text: string): string {
+    this.plane.longest.set(type, Math.max(this.plane.longest.get(type) ?? 0, text.length));
+    if (this.plane.frameLimit !== null && text.length > this.plane.frameLimit) throw new ClusterError('ERR_INVALID_PARAMS', `${type}: a frame over the limit`);
+    return text;
   }
 
   requestMany<T>(ids: readonly number[], type: string, bodyFor: (id: number) => unknown, opts: RequestOptions = {}): Promise<Map<number, Settled<T>>> {

@@ -194,3 +194,35 @@ test('behavior: a signer refuses a hash list that misquotes it, and reveals that
   // Wrong key or generation is refused before anything is sampled.
   assert.match(signerCommit({ ...ctx.get(1)!, generation: 2 }, body, rnd).error!.message, /another key or generation/);
 });
+
+test('behavior: when the other signers\' reveals exceed the relay budget they travel in tmldsa.relay messages first; the signature verifies', async () => {
+  const { d, verifier, ctx } = setup('ml-dsa-44', [1, 2, 3, 4], 3, 'relay');
+  const { out, types, blame } = drive(params(verifier, [1, 2, 3, 4], { relayBudget: 1 }), ctx);
+  assert.ok(out.done, out.error?.message);
+  assert.deepEqual(blame, []);
+  assert.ok(types.has(MLDSA_SIGN_MSG.relay), 'relay messages were sent');
+  assert.equal(NOBLE['ml-dsa-44'].verify(out.done.signature, utf8('sign me'), d.publicKey), true);
+  assert.equal(await pqcleanVerify('ml-dsa-44', d.publicKey, utf8('sign me'), out.done.signature), true);
+  const plain = drive(params(verifier, [1, 2, 3, 4], { session: 'sess-norelay' }), ctx);
+  assert.ok(plain.out.done);
+  assert.ok(!plain.types.has(MLDSA_SIGN_MSG.relay), 'no relay when everything fits the respond message');
+});
+
+test('error: a signer refuses a relayed reveal that does not match its hash (naming it), and reveals naming validators outside the signer set', () => {
+  const { verifier, ctx } = setup('ml-dsa-44', [1, 2, 3], 3, 'relay-bad');
+  const start = startMldsaSign(params(verifier, [1, 2, 3]));
+  const commits = new Map([1, 2, 3].map((id) => [id, signerCommit(ctx.get(id)!, start.send.find((s) => s.to === id)!.body, rnd)]));
+  const hashes = Object.fromEntries([...commits].map(([id, c]) => [id, (c.reply as { hash: string }).hash]));
+  const reveals = new Map([...commits].map(([id, c]) => [id, (signerStep(c.state!, ctx.get(id)!, { kind: 'reveal', body: { keyId: 'k1', session: 'sess-1', run: 1, hashes } }).reply as { commitment: string }).commitment]));
+  const st1 = commits.get(1)!.state!;
+  const stranger = signerStep(st1, ctx.get(1)!, { kind: 'relay', body: { keyId: 'k1', session: 'sess-1', run: 1, reveals: { 9: reveals.get(2) } } });
+  assert.match(stranger.error!.message, /outside the other signers/);
+  const bad = signerStep(st1, ctx.get(1)!, { kind: 'relay', body: { keyId: 'k1', session: 'sess-1', run: 1, reveals: { 2: flipB64(reveals.get(2)!, 5) } } });
+  assert.deepEqual(bad.error?.validators, [2]);
+  assert.match(bad.error!.message, /relayed commitments of signers 2 do not match/);
+  const good = signerStep(st1, ctx.get(1)!, { kind: 'relay', body: { keyId: 'k1', session: 'sess-1', run: 1, reveals: { 2: reveals.get(2) } } });
+  assert.deepEqual(good.reply, { ok: true });
+  // Round 3 then needs only the reveals not yet relayed.
+  const resp = signerStep(st1, ctx.get(1)!, { kind: 'respond', body: { keyId: 'k1', session: 'sess-1', run: 1, reveals: { 3: reveals.get(3) } } });
+  assert.ok((resp.reply as { response?: string }).response, resp.error?.message);
+});

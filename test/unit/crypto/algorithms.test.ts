@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALGORITHMS, resolveAlgorithm, type AlgorithmName } from '../../../crypto/algorithms.js';
+import { ALGORITHMS, ALGORITHM_NAMES, isThresholdOnly, resolveAlgorithm, type AlgorithmName } from '../../../crypto/algorithms.js';
 import { CryptoError } from '../../../crypto/errors.js';
 
 test('behavior: aliases and spellings resolve to canonical names', () => {
@@ -22,11 +22,13 @@ test('error: ERR_UNSUPPORTED when the name is unknown, listing canonical names',
   }
 });
 
-test('behavior: thresholdSupport is true only for never-rebuilt keys', () => {
+test('behavior: thresholdSupport is true only for never-rebuilt keys; threshold-only algorithms are the threshold-signing key type', () => {
   const threshold = Object.values(ALGORITHMS).filter((a) => a.thresholdSupport).map((a) => a.name).sort();
-  assert.deepEqual(threshold, ['bls-threshold', 'frost-ed25519', 'frost-secp256k1']);
+  assert.deepEqual(threshold, ['bls-threshold', 'frost-ed25519', 'frost-secp256k1', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87']);
+  assert.deepEqual(ALGORITHM_NAMES.filter(isThresholdOnly).sort(), ['bls-threshold', 'frost-ed25519', 'frost-secp256k1']);
+  for (const a of ['ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87'] as const) assert.match(ALGORITHMS[a].description, /TRUSTED DEALER.*sees the whole key/, `${a} says how its keys are made`);
   for (const a of Object.values(ALGORITHMS)) {
-    assert.equal(a.keyType === 'threshold-signing', a.thresholdSupport, a.name);
+    if (a.keyType === 'threshold-signing') assert.ok(a.thresholdSupport, a.name);
     assert.equal(a.keySize, a.publicKeySize, a.name);
     assert.equal(a.canEncrypt, a.name.startsWith('ml-kem'), a.name);
     assert.equal(a.postQuantum, a.name.startsWith('ml-'), a.name);
