@@ -55,8 +55,10 @@ import {
   dkgRound3,
   findBadRound1,
   groupPublicKey as frostGroupKey,
+  frostSuiteOf,
   verifyDealtShare,
   FROST_CONTEXT,
+  type FrostSuiteName,
   type FrostDkgSecret,
   type WireFrostPublic,
   type WireRound1,
@@ -65,8 +67,13 @@ import { randomBytes, wipe } from '../crypto/bytes.js';
 import type { Machine, MachineEvent, Step } from './drive.js';
 import type { Rng } from '../crypto/keys.js';
 
-export type DkgAlgorithm = 'bls-threshold' | 'frost-secp256k1' | 'frost-ed25519';
-export const DKG_ALGORITHMS: readonly DkgAlgorithm[] = ['bls-threshold', 'frost-secp256k1', 'frost-ed25519'];
+/**
+ * `secp256k1` (ECDSA, signed by DKLs23) and `ed25519` (signed by FROST(Ed25519, SHA-512), like
+ * frost-ed25519) run the FROST DKG of their curve; an ECDSA key's result is recorded as a plain
+ * Feldman sharing of the scalar (`feldman-scalar`, cluster/sharing.ts) under its compressed key.
+ */
+export type DkgAlgorithm = 'bls-threshold' | 'frost-secp256k1' | 'frost-ed25519' | 'secp256k1' | 'ed25519';
+export const DKG_ALGORITHMS: readonly DkgAlgorithm[] = ['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'secp256k1', 'ed25519'];
 
 /** Peer message types of the ceremony. */
 export const DKG_MSG = {
@@ -114,7 +121,16 @@ export interface FrostPublicData {
   public: WireFrostPublic;
 }
 
-export type DkgPublicData = BlsPublicData | FrostPublicData;
+/** An ECDSA key's sharing (the same shape cluster/sharing.ts reads as `feldman-scalar`). */
+export interface EcdsaPublicData {
+  v: 1;
+  scheme: 'feldman-scalar';
+  group: 'secp256k1';
+  /** t compressed points; commitments[0] is the public key. */
+  commitments: string[];
+}
+
+export type DkgPublicData = BlsPublicData | FrostPublicData | EcdsaPublicData;
 
 /** The confirmation each holder sends at the end (the reply to dkg.finalize). */
 export interface DkgConfirm {
@@ -146,7 +162,7 @@ const isB64 = (s: unknown, maxChars = 512): s is string => typeof s === 'string'
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
 const sortNum = (a: number, b: number) => a - b;
-const frostSuite = (alg: DkgAlgorithm) => alg as 'frost-secp256k1' | 'frost-ed25519';
+const frostSuite = (alg: DkgAlgorithm): FrostSuiteName => frostSuiteOf(alg)!;
 
 function fail(code: DkgFailure['code'], message: string, validators: number[]): DkgFailure {
   return { code, message, validators: [...new Set(validators)].sort(sortNum) };
@@ -498,7 +514,10 @@ function onFinalize(state: DkgParticipantState, ev: { qual: unknown; complaints:
       const out = dkgRound3(suite, state.frostSecret!, others, mine, p.holders);
       share = out.share;
       groupPublicKey = frostGroupKey(suite, out.public);
-      publicData = { v: 1, scheme: 'frost', suite: FROST_CONTEXT[suite], public: out.public };
+      publicData =
+        p.algorithm === 'secp256k1'
+          ? { v: 1, scheme: 'feldman-scalar', group: 'secp256k1', commitments: out.public.commitments }
+          : { v: 1, scheme: 'frost', suite: FROST_CONTEXT[suite], public: out.public };
     }
   } catch {
     return refuse(state, 'the qualified dealings do not combine into a key');

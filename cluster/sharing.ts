@@ -3,13 +3,17 @@
  * column, JSON). Pure; the one parser of that column.
  * - `feldman-scalar` — a secp256k1 ECDSA key: the private scalar itself Shamir-shared over the
  *   secp256k1 scalar field; commitments[0] = P, the public key (issue 12 §6: nothing but what is
- *   public anyway). `{v:1, scheme, group:'secp256k1', commitments: [b64 × t]}`
- * - `feldman-chunks` — byte secrets (ML-KEM and ML-DSA seeds, Ed25519 seeds): 31-byte chunks, each
+ *   public anyway). `{v:1, scheme, group:'secp256k1', commitments: [b64 × t]}`. Made by DKG, by
+ *   dealing a local key, or by resharing; it signs by DKLs23 (issue 15) once its holders ran the
+ *   pairwise setup of that generation (node/ceremonies/ecdsa-setup.ts), and is never rebuilt.
+ * - `feldman-chunks` — byte secrets (ML-KEM and ML-DSA seeds; Ed25519 seeds dealt by releases before
+ *   issue 15, which can no longer sign): 31-byte chunks, each
  *   Feldman-shared over secp256k1, the last chunk filled with random bytes (crypto/feldman.ts). The
  *   public key is a hash of the seed, not a linear function of it, so no commitment is a known
  *   multiple of a fragment of the secret. `{v:1, scheme, group:'secp256k1', secretLength, commitments: [[b64 × t] × chunks]}`
  * - `bls-feldman` — bls-threshold and dealt bls12-381 keys (cluster/dkg.ts BlsPublicData).
- * - `frost` — frost-secp256k1 / frost-ed25519 (cluster/dkg.ts FrostPublicData).
+ * - `frost` — frost-secp256k1 / frost-ed25519, and distributed ed25519 keys (cluster/dkg.ts
+ *   FrostPublicData; the suite names the group).
  * For every kind a holder's share is evaluated at x = its validator id, so resharing treats them all
  * alike: a group and one commitment vector per chunk.
  */
@@ -58,9 +62,9 @@ export class SharingError extends Error {}
 
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
-function groupFor(algorithm: string, data: SharingData): GroupName {
+function groupFor(data: SharingData): GroupName {
   if (data.scheme === 'bls-feldman') return 'bls12-381-g1';
-  if (data.scheme === 'frost') return algorithm === 'frost-ed25519' ? 'ed25519' : 'secp256k1';
+  if (data.scheme === 'frost') return data.suite === 'FROST-ED25519-SHA512-v1' ? 'ed25519' : 'secp256k1';
   return 'secp256k1';
 }
 
@@ -79,7 +83,7 @@ export function sharingOf(key: { name: string; algorithm: string; distributed: b
     // Chunk 0 of a 32-byte scalar was sk >> 8, so P − 256·C0 = G·sk[31] revealed the last byte.
     throw new SharingError(`key "${key.name}" is stored in an old layout whose public commitments reveal a byte of the key; create a new key and move to it`);
   }
-  const group = groupOf(groupFor(key.algorithm, data));
+  const group = groupOf(groupFor(data));
   switch (data.scheme) {
     case 'feldman-chunks':
       return { scheme: data.scheme, group, commitments: data.commitments.map((row) => row.map(unb64)), secretLength: data.secretLength, data };
@@ -128,6 +132,23 @@ export function blsDealtData(g: Group, commitments: readonly Uint8Array[], holde
 }
 
 /**
+ * The FROST public package of a Feldman sharing (t commitments) among `holders`: a dealt Ed25519
+ * key's clamped scalar, or any FROST key after a reshare.
+ */
+export function frostDealtData(suite: string, g: Group, commitments: readonly Uint8Array[], holders: readonly number[], t: number): FrostPublicData {
+  return {
+    v: 1,
+    scheme: 'frost',
+    suite,
+    public: {
+      signers: { min: t, max: holders.length },
+      commitments: commitments.map(toB64),
+      verifyingShares: Object.fromEntries(holders.map((x) => [String(x), toB64(publicShare(g, x, commitments))])),
+    },
+  };
+}
+
+/**
  * The public data of the same key after a reshare to `holders` with threshold t: new commitment
  * vectors, and for threshold keys the per-holder public shares their signing paths use.
  */
@@ -140,19 +161,7 @@ export function resharedData(old: Sharing, commitments: readonly (readonly Uint8
       return { v: 1, scheme: 'feldman-scalar', group: 'secp256k1', commitments: commitments[0]!.map(toB64) };
     case 'bls-feldman':
       return blsDealtData(g, commitments[0]!, holders);
-    case 'frost': {
-      const c = commitments[0]!;
-      const out: FrostPublicData = {
-        v: 1,
-        scheme: 'frost',
-        suite: old.data.suite,
-        public: {
-          signers: { min: t, max: holders.length },
-          commitments: c.map(toB64),
-          verifyingShares: Object.fromEntries(holders.map((x) => [String(x), toB64(publicShare(g, x, c))])),
-        },
-      };
-      return out;
-    }
+    case 'frost':
+      return frostDealtData(old.data.suite, g, commitments[0]!, holders, t);
   }
 }

@@ -1,10 +1,11 @@
 /**
  * The algorithm table: canonical names, aliases, sizes, and what each key can do. `listAlgorithms`
  * is built from this, so it must be honest: `thresholdSupport` is true only where a distributed key
- * is never rebuilt in one place (DKG shares + partial signatures; threshold ML-DSA's short shares).
- * Keys that are Shamir-shared and rebuilt in memory to sign or decrypt are *distributed*, not
- * threshold, and say so here. keyType `threshold-signing` marks the algorithms that exist ONLY as
- * threshold keys (made by DKG, no whole key anywhere); ML-DSA keys can be local or threshold.
+ * is never rebuilt in one place (shares + partial signatures: BLS, FROST, DKLs23 ECDSA; threshold
+ * ML-DSA's short shares). Keys that are Shamir-shared and rebuilt in memory to decrypt or sign are
+ * *distributed*, not threshold, and say so here. keyType `threshold-signing` marks the algorithms
+ * that exist ONLY as threshold keys (made by DKG, no whole key anywhere); the others can be local or
+ * threshold keys.
  */
 import { CryptoError } from './errors.js';
 
@@ -32,7 +33,7 @@ export interface AlgorithmInfo {
   keySize?: number;
   signatureSize?: number;
   postQuantum: boolean;
-  /** True where distributed keys are never rebuilt: bls-threshold, frost-*, and ML-DSA (issue 16). */
+  /** True only where a distributed key signs in shares and is never rebuilt. */
   thresholdSupport: boolean;
   description: string;
   standards: string[];
@@ -101,9 +102,11 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, AlgorithmInfo>> = Object
     keySize: 33,
     signatureSize: 64,
     postQuantum: false,
-    thresholdSupport: false,
-    description: 'ECDSA over secp256k1 with SHA-256, RFC 6979 deterministic nonces, low-S compact r||s (Ethereum/Bitcoin compatible)',
-    standards: ['SEC 1', 'SEC 2', 'RFC 6979'],
+    thresholdSupport: true,
+    description:
+      'ECDSA over secp256k1 with SHA-256 (or a 32-byte digest), low-S compact r||s or recoverable r||s||v (Ethereum/Bitcoin compatible); ' +
+      'local keys use RFC 6979 nonces; distributed keys sign by threshold ECDSA (DKLs23) and are never rebuilt',
+    standards: ['SEC 1', 'SEC 2', 'RFC 6979', 'DKLs23 (ePrint 2023/765)'],
     secretSize: 32,
     publicKeySize: 33, // SEC 1 §2.3.3 compressed point
     canSign: true,
@@ -117,9 +120,9 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, AlgorithmInfo>> = Object
     keySize: 32,
     signatureSize: 64,
     postQuantum: false,
-    thresholdSupport: false,
-    description: 'EdDSA over edwards25519 (pure Ed25519)',
-    standards: ['RFC 8032'],
+    thresholdSupport: true,
+    description: 'EdDSA over edwards25519 (pure Ed25519); distributed keys sign by FROST(Ed25519, SHA-512) and are never rebuilt',
+    standards: ['RFC 8032', 'RFC 9591'],
     secretSize: 32, // RFC 8032 §5.1.5 32-byte seed
     publicKeySize: 32,
     canSign: true,

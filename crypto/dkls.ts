@@ -129,6 +129,16 @@ function commitment(ctx: Uint8Array, id: number, R: Uint8Array, salt: Uint8Array
   return th('sign/commit', ctx, u16(id), R, salt);
 }
 
+/**
+ * Whether signer `id`'s round-2 broadcast (R, salt) opens its round-1 commitment in the session
+ * (sid, publicKey, signers): the check of step 8 on BROADCAST data, so a relaying coordinator can
+ * run it too and name a signer whose decommitment is wrong with certainty.
+ */
+export function decommitmentValid(sid: Uint8Array, publicKey: Uint8Array, signers: readonly number[], id: number, com: Uint8Array, R: Uint8Array, salt: Uint8Array): boolean {
+  const sorted = [...signers].sort((a, b) => a - b);
+  return equal32(commitment(signContext(sid, publicKey, sorted), id, R, salt), com);
+}
+
 /** λ_i(S) at 0 for the signer set (public). */
 export function lagrange(signers: readonly number[], i: number): bigint {
   let num = 1n;

@@ -71,6 +71,26 @@ export const FROST_CONTEXT: Record<FrostSuiteName, string> = {
   'secp256k1-rfc9591': 'FROST-secp256k1-SHA256-v1',
 };
 
+/**
+ * The FROST suite a key algorithm signs or is generated with: `ed25519` and `frost-ed25519` share
+ * FROST(Ed25519, SHA-512) (one code path, standard RFC 8032 signatures); `frost-secp256k1` is BIP-340;
+ * `secp256k1` (ECDSA) uses the plain secp256k1 suite for its DKG only (an untweaked Feldman sharing
+ * of the scalar, signed afterwards by DKLs23). Undefined for algorithms FROST has no part in.
+ */
+export function frostSuiteOf(algorithm: string): FrostSuiteName | undefined {
+  switch (algorithm) {
+    case 'ed25519':
+    case 'frost-ed25519':
+      return 'frost-ed25519';
+    case 'frost-secp256k1':
+      return 'frost-secp256k1';
+    case 'secp256k1':
+      return 'secp256k1-rfc9591';
+    default:
+      return undefined;
+  }
+}
+
 /** DKG round-1 broadcast: Feldman commitments (t points) and a proof of knowledge of a_0. */
 export interface WireRound1 {
   id: number;

@@ -4,7 +4,7 @@
  * scalar or Ed25519 seed); expanded secret keys are derived per use and wiped. Threshold algorithms
  * are created by DKG in cluster/, never here.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -39,6 +39,36 @@ export function ed25519PrivateKeyObject(seed: Uint8Array) {
     return createPrivateKey({ key: Buffer.from(der.buffer, der.byteOffset, der.length), format: 'der', type: 'pkcs8' });
   } finally {
     wipe(der);
+  }
+}
+
+/** L, the order of the Ed25519 base point (RFC 8032 §5.1). */
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+/**
+ * The secret scalar of an Ed25519 seed (RFC 8032 §5.1.5 steps 1–3): the first half of SHA-512(seed),
+ * clamped, read little-endian — reduced mod L (A = s·B either way, since B has order L). Returned as
+ * 32 bytes little-endian, the scalar encoding of FROST(Ed25519, SHA-512) shares (RFC 9591 §6.1), so
+ * a dealt Ed25519 key signs by FROST under its own public key. The caller wipes it.
+ */
+export function ed25519SecretScalar(seed: Uint8Array): Uint8Array {
+  checkSecret('ed25519', seed);
+  const h = createHash('sha512').update(seed).digest();
+  try {
+    h[0]! &= 248;
+    h[31]! &= 127;
+    h[31]! |= 64;
+    let s = 0n;
+    for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(h[i]!);
+    s %= ED25519_L;
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) {
+      out[i] = Number(s & 0xffn);
+      s >>= 8n;
+    }
+    return out;
+  } finally {
+    h.fill(0);
   }
 }
 

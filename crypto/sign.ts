@@ -21,6 +21,8 @@ import { ED25519_SPKI_PREFIX, ML_DSA, ed25519PrivateKeyObject, isMlDsa } from '.
 export interface SignOptions {
   /** The message is already a digest (secp256k1 only: exactly 32 bytes, signed without hashing). */
   prehashed?: boolean;
+  /** secp256k1 only: the 65-byte r‖s‖v form (v = the recovery id, 0 or 1) instead of r‖s. */
+  recoverable?: boolean;
 }
 
 export interface VerifyResult {
@@ -54,6 +56,7 @@ export function sign(alg: AlgorithmName, secret: Uint8Array, message: Uint8Array
   if (isThresholdOnly(alg)) throw new CryptoError('ERR_UNSUPPORTED', `${alg} is signed by the threshold protocol, not with a whole key`);
   if (!info.canSign) throw new CryptoError('ERR_UNSUPPORTED', `${alg} keys cannot sign`);
   const prehashed = checkPrehashed(alg, message, opts);
+  if (opts?.recoverable && alg !== 'secp256k1') throw new CryptoError('ERR_UNSUPPORTED', `the recoverable signature form exists for secp256k1 only, not ${alg}`);
   checkSecret(alg, secret);
   if (isMlDsa(alg)) {
     const { secretKey, publicKey } = ML_DSA[alg].keygen(secret);
@@ -67,6 +70,11 @@ export function sign(alg: AlgorithmName, secret: Uint8Array, message: Uint8Array
     case 'secp256k1':
       if (!secp256k1.utils.isValidSecretKey(secret)) throw new CryptoError('ERR_BAD_KEY', 'secp256k1 secret is not a valid scalar');
       // noble v2: prehash:true means sign SHA-256(message); lowS and compact are the defaults.
+      if (opts?.recoverable) {
+        // noble's 'recovered' form is v‖r‖s; ours (and Ethereum's) is r‖s‖v.
+        const rec = secp256k1.sign(message, secret, { prehash: !prehashed, lowS: true, format: 'recovered' });
+        return concatBytes(rec.subarray(1), rec.subarray(0, 1));
+      }
       return toPlain(secp256k1.sign(message, secret, { prehash: !prehashed, lowS: true, format: 'compact' }));
     case 'ed25519':
       return toPlain(nodeSign(null, message, ed25519PrivateKeyObject(secret)));

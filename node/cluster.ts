@@ -10,6 +10,8 @@ import type { PeerPort } from '../cluster/peer-port.js';
 import type { CeremonyDeps } from './ceremonies/context.js';
 import { Dealing } from './ceremonies/dealing.js';
 import { Dkg, isDkgAlgorithm } from './ceremonies/dkg.js';
+import { EcdsaSetup } from './ceremonies/ecdsa-setup.js';
+import { EcdsaSigning, type EcdsaSignOptions } from './ceremonies/ecdsa-signing.js';
 import { KeySync } from './ceremonies/key-sync.js';
 import { LocalKeys } from './ceremonies/local-keys.js';
 import { MldsaSigning } from './ceremonies/mldsa-signing.js';
@@ -22,6 +24,7 @@ import { ShareGathering } from './ceremonies/share-gathering.js';
 import { Sweeper } from './ceremonies/sweeper.js';
 import { ThresholdSigning } from './ceremonies/threshold-signing.js';
 import type { ClusterKeys, CreateRequest } from './keys/key-service.js';
+import { NodeError } from './errors.js';
 import type { KeyPolicy, KeyRecord } from './keys/key-record.js';
 
 /** The peer plane as the cluster uses it (PeerNetwork; the in-memory plane in unit tests). */
@@ -38,6 +41,8 @@ export class Cluster implements ClusterKeys {
   readonly dkg: Dkg;
   readonly signing: ThresholdSigning;
   readonly mldsa: MldsaSigning;
+  readonly ecdsaSetup: EcdsaSetup;
+  readonly ecdsa: EcdsaSigning;
   readonly gathering: ShareGathering;
   readonly resharing: Resharing;
   readonly redealing: Redealing;
@@ -53,17 +58,19 @@ export class Cluster implements ClusterKeys {
     private readonly observe: (kind: string, ok: boolean, ms: number) => void = () => {},
   ) {
     this.replication = new Replication(deps);
-    this.dealing = new Dealing(deps, this.replication);
-    this.dkg = new Dkg(deps, this.replication);
+    this.ecdsaSetup = new EcdsaSetup(deps);
+    this.dealing = new Dealing(deps, this.replication, this.ecdsaSetup);
+    this.dkg = new Dkg(deps, this.replication, this.ecdsaSetup);
     this.signing = new ThresholdSigning(deps);
+    this.ecdsa = new EcdsaSigning(deps);
     this.mldsa = new MldsaSigning(deps);
     this.gathering = new ShareGathering(deps);
-    this.resharing = new Resharing(deps, this.replication);
+    this.resharing = new Resharing(deps, this.replication, this.ecdsaSetup);
     this.redealing = new Redealing(deps, this.resharing, this.replication);
     this.sync = new KeySync(deps, this.replication);
     this.localKeys = new LocalKeys(deps);
     this.sweeper = new Sweeper(deps.log, 2_000, deps.now);
-    this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.mldsa, this.redealing, this.sync);
+    this.sweeper.register(this.dealing, this.dkg, this.resharing, this.replication, this.signing, this.mldsa, this.redealing, this.sync, this.ecdsaSetup, this.ecdsa, this.ecdsa.pool);
   }
 
   start(): void {
@@ -99,6 +106,8 @@ export class Cluster implements ClusterKeys {
     await this.sweeper.stop();
     this.signing.stop();
     this.mldsa.stop();
+    this.ecdsa.stop();
+    this.ecdsaSetup.stop();
     this.dkg.stop();
     this.resharing.stop();
     await this.network.stop();
@@ -122,16 +131,23 @@ export class Cluster implements ClusterKeys {
     return this.timed('deal', () => this.dealing.create(req, evidence, policy));
   }
 
-  /** Signs with a threshold key: ML-DSA by its own protocol, the others by ThresholdSigning. */
-  sign(key: KeyRecord, message: Uint8Array, evidence: EvidenceWire, participants?: number[]): Promise<{ signature: Uint8Array; participantIds: number[] }> {
-    if (isMlDsa(key.algorithm)) return this.mldsa.sign(key, message, evidence, participants);
-    return this.signing.sign(key, message, evidence, participants);
-  }
-
   /** reshareKey: threshold ML-DSA keys by a certified re-deal, every other distributed key by Feldman resharing. */
   reshare(key: KeyRecord, newThreshold: number, newTotal: number, named: number[] | undefined, evidence: EvidenceWire): Promise<KeyRecord> {
     if (isMldsaSharing(key.commitments)) return this.redealing.reshare(key, newThreshold, newTotal, named, evidence);
     return this.resharing.reshare(key, newThreshold, newTotal, named, evidence);
+  }
+
+  /**
+   * Signs with a key that is never rebuilt: threshold ECDSA (DKLs23) for secp256k1, threshold ML-DSA
+   * by its own protocol, FROST or BLS partials otherwise. `prehashed` and the recoverable format
+   * exist for ECDSA only.
+   */
+  async sign(key: KeyRecord, message: Uint8Array, evidence: EvidenceWire, opts: Partial<EcdsaSignOptions> = {}): Promise<{ signature: Uint8Array; participantIds: number[] }> {
+    if (EcdsaSetup.needed(key)) return this.ecdsa.sign(key, message, evidence, { prehashed: opts.prehashed ?? false, format: opts.format ?? 'compact', ...(opts.participants ? { participants: opts.participants } : {}) });
+    if (opts.prehashed) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} signs the message itself; prehashed is not supported`);
+    if (opts.format === 'recoverable') throw new NodeError('ERR_UNSUPPORTED', `the recoverable signature form exists for secp256k1 only, not ${key.algorithm}`);
+    if (isMlDsa(key.algorithm)) return this.mldsa.sign(key, message, evidence, opts.participants);
+    return this.signing.sign(key, message, evidence, opts.participants);
   }
 
   withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {

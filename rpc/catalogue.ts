@@ -31,6 +31,7 @@ const ADMIN = ['admin'] as const;
 const ID_ALIASES = ['keyId', 'key_id'] as const;
 
 const keyRef = t.string('key id (a key name is accepted too)');
+const signatureFormat = t.enum(['compact', 'recoverable'] as const, 'compact r‖s (default) or recoverable r‖s‖v (secp256k1 only; v is the recovery id 0 or 1)');
 const validatorRefs = (what: string) =>
   t.nullable(t.array(t.oneOf(t.int(), t.string()), `${what}: ids (3, "3", "validator-3") or member addresses ("host:port"); null = the default set`));
 
@@ -113,7 +114,7 @@ export const CATALOGUE = {
     summary: 'Sign a message (threshold keys sign by partial signatures)',
     roles: CLIENT,
     params: { keyId: keyRef, message: t.base64() },
-    optional: { algorithm: t.string("must name the key's family"), prehashed: t.bool() },
+    optional: { algorithm: t.string("must name the key's family"), prehashed: t.bool('the message is a 32-byte digest (secp256k1 ECDSA)'), format: signatureFormat },
     result: t.object({ signature: t.base64() }, { publicKey: t.base64(), participantIds: t.array(t.string()), shareProofs: t.array(t.string()) }),
   }),
   'kchain.verify': def({
@@ -127,7 +128,7 @@ export const CATALOGUE = {
     summary: 'Sign with a distributed key by t validators',
     roles: CLIENT,
     params: { keyId: keyRef, message: t.base64() },
-    optional: { shareIds: t.array(t.string()), algorithm: t.string(), participantIds: validatorRefs('signers') },
+    optional: { shareIds: t.array(t.string()), algorithm: t.string(), participantIds: validatorRefs('signers'), prehashed: t.bool('the message is a 32-byte digest (secp256k1 only)'), format: signatureFormat },
     result: t.object({ signature: t.base64(), groupPublicKey: t.base64(), participantIds: t.array(t.string()) }, { proofs: t.array(t.string()) }),
   }),
   'kchain.gatherShares': def({

@@ -14,87 +14,19 @@
  * Run: npm run build && node dist/scripts/bench-dkls-floor.js [--quick]   (~40 s; --quick ~12 s)
  */
 import os from 'node:os';
-import { createHash, randomBytes as nodeRandom } from 'node:crypto';
+import { randomBytes as nodeRandom } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
-import { dealChunks, groupOf, publicShare, randomScalar } from '../crypto/feldman.js';
-import { preparePairSetup, setupStart, setupStep, type PairSetup, type SetupOutput } from '../crypto/dkls-setup.js';
-import { randomBytes } from '../crypto/bytes.js';
-import {
-  combineShares,
-  signWithPresignature,
-  startPresign,
-  stepPresign,
-  type DklsKeyShare,
-  type PresignOutput,
-  type WirePresignPublic,
-} from '../cluster/dkls-sign.js';
+import { preparePairSetup } from '../crypto/dkls-setup.js';
+import { dealEcdsa, onlineAll, presignAll, randomDigest, setupAll, type Presigned } from './bench-dkls.js';
 
 const quick = process.argv.includes('--quick');
 const HOLDERS = [1, 2, 3, 4, 5];
 const SIGNERS = [1, 3, 5];
-const G = groupOf('secp256k1');
-
-function deal(): { publicKey: Uint8Array; keys: Map<number, DklsKeyShare> } {
-  const d = dealChunks(G, [randomScalar(G)], HOLDERS, SIGNERS.length);
-  const c = d.commitments[0]!;
-  const publicShares = new Map(HOLDERS.map((x) => [x, publicShare(G, x, c)] as const));
-  return { publicKey: c[0]!, keys: new Map(HOLDERS.map((x) => [x, { id: x, share: d.shares.get(x)!, publicKey: c[0]!, publicShares }] as const)) };
-}
-
-function setupAll(publicKey: Uint8Array): Map<number, Map<number, Uint8Array>> {
-  const sid = randomBytes(32);
-  let outs = new Map<number, SetupOutput>(HOLDERS.map((h) => [h, setupStart({ sid, self: h, holders: HOLDERS, publicKey })]));
-  for (;;) {
-    const next = new Map<number, SetupOutput>();
-    for (const h of HOLDERS) {
-      const inbox = new Map<number, unknown>();
-      for (const [from, o] of outs) if (from !== h && 'send' in o) inbox.set(from, o.send.get(h));
-      next.set(h, setupStep(outs.get(h)!.state, inbox));
-    }
-    outs = next;
-    if ([...outs.values()].every((o) => 'done' in o)) return new Map([...outs].map(([h, o]) => [h, (o as { done: Map<number, Uint8Array> }).done]));
-    if ([...outs.values()].some((o) => 'blame' in o)) throw new Error('setup failed');
-  }
-}
 
 const sizes = new Map<string, number>();
-
-function presign(keys: Map<number, DklsKeyShare>, setups: Map<number, Map<number, Uint8Array | PairSetup>>, measure = false) {
-  const sid = randomBytes(32);
-  let outs = new Map<number, PresignOutput>(SIGNERS.map((i) => [i, startPresign({ sid, key: keys.get(i)!, signers: SIGNERS, setups: setups.get(i)! })]));
-  for (;;) {
-    if ([...outs.values()].every((o) => 'done' in o)) {
-      return new Map([...outs].map(([i, o]) => [i, (o as { done: { presignature: Uint8Array; pub: WirePresignPublic } }).done]));
-    }
-    const next = new Map<number, PresignOutput>();
-    for (const [i, o] of outs) {
-      if (!('out' in o)) throw new Error('presigning failed');
-      const broadcasts = new Map<number, unknown>();
-      const direct = new Map<number, unknown>();
-      for (const [j, oj] of outs) {
-        if (j === i || !('out' in oj)) continue;
-        broadcasts.set(j, oj.out.broadcast);
-        if (oj.out.direct.has(i)) direct.set(j, oj.out.direct.get(i));
-        if (measure && i === SIGNERS[0] && j === SIGNERS[1]) {
-          sizes.set(`round ${oj.out.round} broadcast`, JSON.stringify(oj.out.broadcast).length);
-          if (oj.out.direct.has(i)) sizes.set(`round ${oj.out.round} point-to-point (each)`, JSON.stringify(oj.out.direct.get(i)).length);
-        }
-      }
-      next.set(i, stepPresign(o.state, { broadcasts, direct }));
-    }
-    outs = next;
-  }
-}
-
-function online(done: Map<number, { presignature: Uint8Array; pub: WirePresignPublic }>, digest: Uint8Array, measure = false) {
-  const shares = new Map<number, unknown>();
-  for (const [i, d] of done) shares.set(i, signWithPresignature(d.presignature, digest));
-  if (measure) sizes.set('online share (each)', JSON.stringify(shares.get(SIGNERS[0]!)).length);
-  const pub = done.get(SIGNERS[0]!)!.pub;
-  const r = combineShares(pub, digest, shares);
-  if (!r.ok || !ecc.verify(digest, pub.publicKey ? Buffer.from(pub.publicKey, 'base64') : new Uint8Array(), r.signature.compact, true)) throw new Error('signature failed');
-  return r.signature;
-}
+const size = (what: string, body: unknown) => sizes.set(what, JSON.stringify(body).length);
+const presign = (keys: Parameters<typeof presignAll>[0], setups: Parameters<typeof presignAll>[2], measure = false) => presignAll(keys, SIGNERS, setups, measure ? size : undefined);
+const online = (done: Presigned, digest: Uint8Array, measure = false) => onlineAll(done, digest, measure ? size : undefined);
 
 function stats(xs: number[]): string {
   const s = [...xs].sort((a, b) => a - b);
@@ -108,15 +40,15 @@ function time<T>(f: () => T): [number, T] {
   return [performance.now() - t0, r];
 }
 
-const { publicKey, keys } = deal();
-const digest = () => new Uint8Array(createHash('sha256').update(nodeRandom(16)).digest());
+const { publicKey, keys } = dealEcdsa(HOLDERS, SIGNERS.length);
+const digest = randomDigest;
 
 console.log(`DKLs23 floor, in process — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, Node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 const setupRuns = quick ? 1 : 3;
 const setupTimes: number[] = [];
 let blobs = new Map<number, Map<number, Uint8Array>>();
 for (let k = 0; k < setupRuns; k++) {
-  const [ms, b] = time(() => setupAll(publicKey));
+  const [ms, b] = time(() => setupAll(HOLDERS, publicKey));
   setupTimes.push(ms);
   blobs = b;
 }

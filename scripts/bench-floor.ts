@@ -35,7 +35,8 @@ import {
   type WireRound1,
 } from '../crypto/frost.js';
 
-export type FrostAlg = 'frost-secp256k1' | 'frost-ed25519';
+/** FROST suites; `secp256k1-rfc9591` is the untweaked suite a secp256k1 (ECDSA) key's DKG uses. */
+export type FrostAlg = 'frost-secp256k1' | 'frost-ed25519' | 'secp256k1-rfc9591';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 

@@ -2,7 +2,8 @@
  * Section D of `npm run bench` (issue 5): reshareKey on a cluster of 7 validators (threshold 3),
  * keys first held 3-of-5 by validators 1–5. Rows: proactive refresh 3-of-5 (same holders, new
  * shares) and 3-of-5 → 4-of-7; for a Shamir-dealt key (ml-kem-768) and, when this build has DKG,
- * the three DKG algorithms. Aims: refresh ≤ 1 s, reshare ≤ 2 s. ERR_UNSUPPORTED → "not available".
+ * the DKG algorithms (secp256k1 with the DKLs23 pairwise setup the new holders redo). Aims: refresh
+ * ≤ 1 s, reshare ≤ 2 s. ERR_UNSUPPORTED → "not available".
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -55,7 +56,7 @@ async function check(c: RpcClient, algorithm: string, k: Made): Promise<void> {
 export async function runReshare(ctx: BenchContext, root: string, portFrom: number, known: Availability, dkg: Availability): Promise<Section> {
   const rows: Row[] = [];
   const notes: string[] = [];
-  const algorithms = ['ml-kem-768', ...(dkg.state !== 'unavailable' ? ['bls-threshold', 'frost-secp256k1', 'frost-ed25519'] : [])];
+  const algorithms = ['ml-kem-768', ...(dkg.state !== 'unavailable' ? ['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'secp256k1', 'ed25519'] : [])];
   const mkRows = () => {
     for (const alg of algorithms) {
       rows.push({ op: `refresh 3-of-5 ${alg}`, status: 'ok', inproc: null });

@@ -4,6 +4,7 @@
  * the admin certificate and keep-alive, and prints one table per section:
  *   A  single validator (issue 2)        B  5-validator cluster, 3-of-5 (issue 3)
  *   C  DKG + threshold signing (issue 4) D  resharing on 7 validators (issue 5)
+ *   E  threshold ECDSA (DKLs23) and FROST Ed25519 for secp256k1 / ed25519 keys (issue 15)
  * Options: --quick (fewer samples), --only=<letters>, --json <file>, --duration <s> (throughput
  * run per operation, default 2), --base-port <p> (default 19400), --keep (keep the temp folder),
  * --profile <dir> (CPU profiles of the validators).
@@ -19,12 +20,14 @@ import { COLUMN_HELP, printSection, type Section } from './bench-report.js';
 import { runSingle } from './bench-single.js';
 import { runFive, type Availability } from './bench-cluster.js';
 import { runReshare } from './bench-reshare.js';
+import { runEcdsa } from './bench-ecdsa.js';
 
 const HELP = `Usage: npm run bench [-- options]
 
   --quick            fewer samples and shorter throughput runs (about 1.5 minutes)
   --only=<letters>   sections to run, e.g. --only=AB (A single validator, B 3-of-5 cluster,
-                     C DKG + threshold signing, D resharing on 7 validators); default ABCD
+                     C DKG + threshold signing, D resharing on 7 validators, E threshold ECDSA
+                     and FROST Ed25519); default ABCDE
   --json <file>      also write the results as JSON
   --duration <s>     throughput run per operation in seconds (default 2, quick 1.5)
   --base-port <p>    first port range to try (default 19400; 9630-9634 are never used)
@@ -70,9 +73,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
-  const only = (values.only ?? 'ABCD').toUpperCase();
-  if (!/^[ABCD]+$/.test(only)) throw new Error('--only takes section letters from ABCD, e.g. --only=AB');
-  const want = { A: only.includes('A'), B: only.includes('B'), C: only.includes('C'), D: only.includes('D') };
+  const only = (values.only ?? 'ABCDE').toUpperCase();
+  if (!/^[ABCDE]+$/.test(only)) throw new Error('--only takes section letters from ABCDE, e.g. --only=AB');
+  const want = { A: only.includes('A'), B: only.includes('B'), C: only.includes('C'), D: only.includes('D'), E: only.includes('E') };
   const durationS = values.duration !== undefined ? Number(values.duration) : quick ? 1.5 : 2;
   if (!(durationS > 0 && durationS <= 60)) throw new Error('--duration must be a number of seconds from 0 to 60');
   const basePort = values['base-port'] !== undefined ? Number(values['base-port']) : 19400;
@@ -183,6 +186,10 @@ async function main(): Promise<number> {
     if (want.D) {
       emit(await runReshare(ctx, tmp, basePort + 100, reshare, dkg));
       await sample('after D');
+    }
+    if (want.E) {
+      emit(await runEcdsa(ctx, tmp, basePort + 150));
+      await sample('after E');
     }
   } catch (e) {
     failure = e;

@@ -21,10 +21,13 @@ export interface CeremonyDeps {
   now: () => number;
   /** Every member with its address (for requests that name validators by endpoint). */
   memberAddresses: () => readonly { id: number; address: string }[];
-  /** Used when a request leaves threshold/totalShares at 0. */
-  defaults: { threshold: number; totalShares: number };
-  /** Test faults (config testFaults): never set in production. */
-  faults: { corruptPartials: boolean; crashAt: readonly string[]; mldsaFault?: MldsaFault };
+  /** Used when a request leaves threshold/totalShares at 0; `presignatures`: the ECDSA pool size per key. */
+  defaults: { threshold: number; totalShares: number; presignatures?: number };
+  /**
+   * Test faults (config testFaults): never set in production. `corruptEcdsa` names the threshold-ECDSA
+   * messages this validator corrupts: 'ot' (OT extension), 'mul' (multiplication), 'share' (signature share).
+   */
+  faults: { corruptPartials: boolean; crashAt: readonly string[]; mldsaFault?: MldsaFault; corruptEcdsa?: readonly string[] };
 }
 
 /** Test fault: kills this process with SIGKILL (kill -9) at a named point of a ceremony. */

@@ -1,10 +1,12 @@
 /**
  * Dealing a key to its holders (cluster/dealing.ts drives it): `createKey` of a rebuilt algorithm
- * (ML-KEM, secp256k1, Ed25519: generated here, Shamir-dealt, wiped), `createKey` of threshold
- * ML-DSA (issue 16: the scheme's trusted dealer, crypto/threshold-mldsa-deal.ts — its short shares
- * are checked by each holder against the atoms' public keys; never rebuilt afterwards), and
- * `distributeKey` of a local key (the rebuilt algorithms, and bls12-381, which from then on signs by
- * partials and is never rebuilt; a local ML-DSA key is refused: it cannot become threshold ML-DSA).
+ * (ML-KEM: generated here, Shamir-dealt, wiped), `createKey` of threshold ML-DSA (issue 16: the
+ * scheme's trusted dealer, crypto/threshold-mldsa-deal.ts — its short shares are checked by each
+ * holder against the atoms' public keys; never rebuilt afterwards), and `distributeKey` of a local
+ * key: ML-KEM; bls12-381, which from then on signs by partials; ed25519, whose clamped scalar is
+ * dealt and signs by FROST — its seed is wiped and cannot be exported again; secp256k1, whose scalar
+ * is dealt and whose holders run the DKLs23 pairwise setup before the commit (issue 15). The last
+ * three are never rebuilt; a local ML-DSA key is refused: it cannot become threshold ML-DSA.
  *
  * Holders act only on evidence (issue 12): `deal.prepare` carries the admin's createKey or
  * distributeKey request, and a holder checks that the record it is dealt is what that request asked
@@ -18,7 +20,8 @@ import { randomBytes } from 'node:crypto';
 import { isThresholdOnly, type AlgorithmName } from '../../crypto/algorithms.js';
 import { toB64, wipe, equalBytes } from '../../crypto/bytes.js';
 import { dealChunks, groupOf, scalarFromBytes } from '../../crypto/feldman.js';
-import { generateKey, isMlDsa, publicKeyFromSecret } from '../../crypto/keys.js';
+import { ed25519SecretScalar, generateKey, isMlDsa, publicKeyFromSecret } from '../../crypto/keys.js';
+import { FROST_CONTEXT } from '../../crypto/frost.js';
 import { dealMldsa } from '../../crypto/threshold-mldsa-deal.js';
 import { isMldsaSharing, mldsaShapeProblem, mldsaSharingText } from '../../cluster/mldsa-sharing.js';
 import { MAX_FRAME_BYTES } from '../../cluster/peer-network.js';
@@ -27,7 +30,7 @@ import { DEAL_MSG, dealMachine, startDeal } from '../../cluster/dealing.js';
 import { drive } from '../../cluster/drive.js';
 import { remoteCodeOf } from '../../cluster/errors.js';
 import { identityDigest } from '../../cluster/key-certificate.js';
-import { blsDealtData, dealtData, secretToConstants } from '../../cluster/sharing.js';
+import { blsDealtData, dealtData, frostDealtData, secretToConstants } from '../../cluster/sharing.js';
 import type { Authorization, EvidenceWire } from '../../cluster/evidence.js';
 import type { Settled } from '../../cluster/peer-port.js';
 import { NodeError } from '../errors.js';
@@ -37,6 +40,7 @@ import { homeOf, identityOf, newRecord, sameIdentity, sharingOfKey, type KeyReco
 import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { shareProblem } from '../keys/share-fit.js';
 import { crashAt, errorText, requestContext, type CeremonyDeps } from './context.js';
+import type { GenerationSetup } from './ecdsa-setup.js';
 import type { Replication } from './replication.js';
 import { checkCreate, checkDistribute, policyOf } from './requests.js';
 import type { Sweepable } from './sweeper.js';
@@ -87,6 +91,7 @@ export class Dealing implements Sweepable {
   constructor(
     private readonly d: CeremonyDeps,
     private readonly replication: Replication,
+    private readonly setup: GenerationSetup,
   ) {
     d.port.handle(DEAL_MSG.prepare, (b, ctx) => this.onPrepare(b, ctx.from, ctx.auth!));
     d.port.handle(DEAL_MSG.commit, (b, ctx) => this.onCommit(b, ctx.from));
@@ -175,6 +180,15 @@ export class Dealing implements Sweepable {
           const active: KeyRecord = { ...rec, status: 'active', updatedAt: this.d.now() };
           active.certificate = this.d.certifier.certificate(active, out.done.signatures, out.done.certs, evidence);
           crashAt(this.d, 'deal-certified');
+          if (this.setup.needed(active)) {
+            // Threshold ECDSA: active only once every holder has its pairwise setup.
+            try {
+              await this.setup.run(active);
+            } catch (e) {
+              await this.abort(ceremony, rec.id, holders, holders);
+              throw new NodeError('ERR_PEER_FAILED', `key ceremony failed at the pairwise setup and was rolled back everywhere: ${errorText(e)}`, { validators: e instanceof NodeError ? e.details?.validators ?? [] : [] });
+            }
+          }
           await this.commit(ceremony, active, holders);
           this.d.log.info({ keyId: rec.id, algorithm: rec.algorithm, threshold: t, holders }, 'distributed key created');
           return this.d.store.keys.get(rec.id) ?? active;
@@ -248,7 +262,7 @@ export class Dealing implements Sweepable {
     if (!isMldsaSharing(rec.commitments)) {
       const sharing = sharingOfKey(rec);
       const c0 = sharing.commitments[0]![0]!;
-      if ((sharing.scheme === 'bls-feldman' || sharing.scheme === 'feldman-scalar') && !equalBytes(c0, rec.publicKey)) throw new NodeError('ERR_INVALID_PARAMS', 'the commitments do not match the public key');
+      if (sharing.scheme !== 'feldman-chunks' && !equalBytes(c0, rec.publicKey)) throw new NodeError('ERR_INVALID_PARAMS', 'the commitments do not match the public key');
     }
     const mine = this.d.store.keys.get(rec.id);
     const byName = this.d.store.keys.getByName(rec.name);
@@ -380,14 +394,25 @@ interface Dealt {
   shares: Map<number, Uint8Array>;
 }
 
-/** Feldman-deals a whole secret (a rebuilt algorithm, or a bls12-381 key that then signs by partials). */
+/**
+ * Feldman-deals a whole secret: a bls12-381 key's scalar and an ed25519 key's clamped scalar as one
+ * group element (they sign by partials / FROST from then on), a secp256k1 scalar likewise (threshold
+ * ECDSA after the pairwise setup), other secrets in chunks (rebuilt to use).
+ */
 function feldmanDeal(draft: KeyRecord, secret: Uint8Array, t: number, holders: number[]): Dealt {
-  const bls = draft.algorithm === 'bls12-381';
-  const g = groupOf(bls ? 'bls12-381-g1' : 'secp256k1');
-  const constants = bls ? [scalarFromBytes(g, secret)] : secretToConstants(draft.algorithm, secret);
+  const alg = draft.algorithm;
+  const g = groupOf(alg === 'bls12-381' ? 'bls12-381-g1' : alg === 'ed25519' ? 'ed25519' : 'secp256k1');
+  let constants: bigint[];
+  if (alg === 'ed25519') {
+    const scalar = ed25519SecretScalar(secret);
+    constants = [scalarFromBytes(g, scalar)];
+    wipe(scalar);
+  } else constants = alg === 'bls12-381' ? [scalarFromBytes(g, secret)] : secretToConstants(alg, secret);
   const dealt = dealChunks(g, constants, holders, t);
   constants.fill(0n);
-  const data = bls ? blsDealtData(g, dealt.commitments[0]!, holders) : dealtData(draft.algorithm, secret.length, dealt.commitments);
+  const c0 = dealt.commitments[0]!;
+  const data =
+    alg === 'bls12-381' ? blsDealtData(g, c0, holders) : alg === 'ed25519' ? frostDealtData(FROST_CONTEXT['frost-ed25519'], g, c0, holders, t) : dealtData(alg, secret.length, dealt.commitments);
   return { commitments: JSON.stringify(data), shares: dealt.shares };
 }
 

@@ -11,6 +11,10 @@
  * admin-SIGNED request that names them — so t−1 validators cannot reshare a key to themselves.
  * Only the coordinator recorded in a session may finalize or abort it.
  *
+ * Threshold ECDSA keys: the new holders run the DKLs23 pairwise setup (ecdsa-setup.ts) after their
+ * acknowledgements and before the commit; the old generation's setups and presignatures are destroyed
+ * with its shares (also a refresh converts a secp256k1 key dealt by an earlier release).
+ *
  * Convergence after crashes: the coordinator's row says whether a certificate exists; a restarted
  * coordinator re-sends the commit or the abort. A holder with a pending row asks the coordinator
  * (`reshare.status`) or its peers (a certified record) until it learns the outcome.
@@ -27,6 +31,7 @@ import { identityOf, sharingOfKey, type KeyRecord } from '../keys/key-record.js'
 import { b64Field, keyFromWire, keyToWire, type WireKey } from '../keys/key-wire.js';
 import { crashAt, errorText, requestContext, sortNum, type CeremonyDeps } from './context.js';
 import { unheard } from './dealing.js';
+import type { GenerationSetup } from './ecdsa-setup.js';
 import type { Replication } from './replication.js';
 import { checkReshare } from './requests.js';
 import type { Sweepable } from './sweeper.js';
@@ -70,6 +75,7 @@ export class Resharing implements Sweepable {
   constructor(
     private readonly d: CeremonyDeps,
     private readonly replication: Replication,
+    private readonly setup: GenerationSetup,
   ) {
     d.port.handle(RESHARE_MSG.deal, (b, ctx) => this.onDeal(b, ctx.from, ctx.auth!));
     d.port.handle(RESHARE_MSG.share, (b, ctx) => this.onShare(b, ctx.from));
@@ -140,6 +146,15 @@ export class Resharing implements Sweepable {
       }
       const next: KeyRecord = { ...key, generation: params.generation, threshold: t, totalShares: holders.length, holders, commitments: out.done.commitments, updatedAt: this.d.now(), certificate: null };
       next.certificate = this.d.certifier.certificate(next, out.done.signatures, out.done.certs, evidence, { fromGeneration: key.generation, fromDigest: identityDigest(identityOf(key)), approvals: out.done.approvals });
+      if (this.setup.needed(next)) {
+        // Threshold ECDSA: the new holders redo the pairwise setup before the new generation exists.
+        try {
+          await this.setup.run(next);
+        } catch (e) {
+          await this.abort(params, holders);
+          throw new NodeError('ERR_PEER_FAILED', `reshare failed at the pairwise setup; the old generation stays in force: ${errorText(e)}`, { validators: e instanceof NodeError ? e.details?.validators ?? [] : [] });
+        }
+      }
       this.putRow({ params, phase: 'committing', key: keyToWire(next), pending: this.everyone(params) });
       crashAt(this.d, 'coordinator-certified');
       await this.deliverCommit(params, next);
@@ -351,8 +366,7 @@ export class Resharing implements Sweepable {
       });
     } finally {
       wipe(share);
-      for (const s of inc.subs.values()) wipe(s.share);
-      this.incoming.delete(p.session);
+      this.dropIncoming(p.session);
     }
     crashAt(this.d, 'holder-stored');
     this.d.store.record({ actor: `${auth.actor} via validator:${from}`, action: 'reshare.ack', keyId: p.keyId, outcome: 'ok', detail: `generation ${p.generation}` }, this.d.now());
@@ -366,10 +380,7 @@ export class Resharing implements Sweepable {
     const coordinator = inc?.params.coordinator ?? row?.coordinator;
     if (coordinator === undefined) return { ok: true };
     if (coordinator !== from) throw new NodeError('ERR_FORBIDDEN', `only validator ${coordinator}, which coordinates this reshare, may abort it`);
-    if (inc) {
-      for (const s of inc.subs.values()) wipe(s.share);
-      this.incoming.delete(session);
-    }
+    this.dropIncoming(session);
     if (row) this.dropPending(row);
     return { ok: true };
   }
@@ -385,11 +396,7 @@ export class Resharing implements Sweepable {
   // ---- convergence ---------------------------------------------------------------------------
 
   async sweep(now: number): Promise<void> {
-    for (const [s, inc] of this.incoming) {
-      if (inc.expiresAt > now) continue;
-      for (const x of inc.subs.values()) wipe(x.share);
-      this.incoming.delete(s);
-    }
+    for (const [s, inc] of this.incoming) if (inc.expiresAt <= now) this.dropIncoming(s);
     for (const { state: r } of this.d.store.sessions.list<CoordinatorRow>('reshare-coordinator')) {
       if (this.active.has(r.params.keyId)) continue;
       try {
@@ -435,7 +442,6 @@ export class Resharing implements Sweepable {
   }
 
   stop(): void {
-    for (const i of this.incoming.values()) for (const s of i.subs.values()) wipe(s.share);
-    this.incoming.clear();
+    for (const s of [...this.incoming.keys()]) this.dropIncoming(s);
   }
 }

@@ -68,15 +68,16 @@ export interface NodeConfig {
   readonly join: readonly string[];
   /** Where other validators dial this one, as set; null: host:port. */
   readonly advertiseAddress: string | null;
-  readonly cluster: { readonly threshold: number; readonly totalShares: number };
+  readonly cluster: { readonly threshold: number; readonly totalShares: number; readonly presignatures: number };
   /**
    * Fault injection for the project's own tests; off in normal use. KCHAIN_TEST_CORRUPT_PARTIALS=1:
    * send corrupt partial signatures. KCHAIN_TEST_CRASH_AT=point[,point]: kill -9 this process at a
    * ceremony point (node/ceremonies/ name the points). KCHAIN_TEST_MLDSA_FAULT=reveal|response|
    * malformed: as a threshold ML-DSA signer, reveal a commitment that does not match its hash, send
-   * a well-formed but inconsistent response, or a malformed one.
+   * a well-formed but inconsistent response, or a malformed one. KCHAIN_TEST_CORRUPT_ECDSA=ot,mul,share:
+   * corrupt those threshold-ECDSA messages (OT extension, multiplication, signature share).
    */
-  readonly testFaults: { readonly corruptPartials: boolean; readonly crashAt: readonly string[]; readonly mldsaFault?: MldsaFault };
+  readonly testFaults: { readonly corruptPartials: boolean; readonly crashAt: readonly string[]; readonly mldsaFault?: MldsaFault; readonly corruptEcdsa: readonly string[] };
 }
 
 export interface LoadedConfig {
@@ -278,7 +279,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   if (join.length > 0 && advertiseAddress === null && isWildcardHost(host)) {
     c.problem('advertiseAddress', `required with join when host is ${host}: the other validators must know where to dial this one`);
   }
-  const cluster = { threshold: get<number>('cluster.threshold'), totalShares: get<number>('cluster.totalShares') };
+  const cluster = { threshold: get<number>('cluster.threshold'), totalShares: get<number>('cluster.totalShares'), presignatures: get<number>('cluster.presignatures') };
   if (cluster.threshold > cluster.totalShares) c.problem('cluster.threshold', `${cluster.threshold} is greater than cluster.totalShares ${cluster.totalShares}`);
   if (plaintextLoopback && plaintextRole === 'admin' && bearerToken === null && !insecurePlaintextAdmin) {
     c.problem('plaintextRole', 'admin for plain-HTTP callers needs a bearer token (bearerToken or bearerTokenFile); set insecurePlaintextAdmin: true to accept the risk on a development machine');
@@ -303,10 +304,12 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   const mldsaFault = env.KCHAIN_TEST_MLDSA_FAULT;
   if (mldsaFault !== undefined && !(MLDSA_FAULTS as readonly string[]).includes(mldsaFault)) c.problem('KCHAIN_TEST_MLDSA_FAULT', `must be one of ${MLDSA_FAULTS.join(', ')}`);
   else if (mldsaFault) warnings.push(`KCHAIN_TEST_MLDSA_FAULT=${mldsaFault} is set: this validator sends faulty threshold ML-DSA round messages (fault test)`);
+  const corruptEcdsa = (env.KCHAIN_TEST_CORRUPT_ECDSA ?? '').split(',').map((x) => x.trim()).filter((x) => ['ot', 'mul', 'share'].includes(x));
+  if (corruptEcdsa.length) warnings.push(`KCHAIN_TEST_CORRUPT_ECDSA is set: this validator corrupts its threshold-ECDSA ${corruptEcdsa.join(', ')} messages (fault test)`);
 
   const config: NodeConfig = {
     id, host, port, dataDir, tls, plaintextLoopback, plaintextRole, insecurePlaintextAdmin, requireSignedRequests, bearerToken, limits,
-    password, kdf, log, peers, join, advertiseAddress, cluster, testFaults: { corruptPartials, crashAt, ...(mldsaFault ? { mldsaFault: mldsaFault as MldsaFault } : {}) },
+    password, kdf, log, peers, join, advertiseAddress, cluster, testFaults: { corruptPartials, crashAt, corruptEcdsa, ...(mldsaFault ? { mldsaFault: mldsaFault as MldsaFault } : {}) },
   };
   return deepFreeze({ config, warnings, file });
 }

@@ -62,6 +62,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'advertiseAddress', kind: 'string', default: null, defaultDoc: 'host:port', env: 'KCHAIN_ADVERTISE_ADDRESS', flag: 'advertise-address', doc: 'address other validators dial to reach this one; required with join if host is 0.0.0.0 or ::' },
   { key: 'cluster.threshold', kind: 'int', min: 1, max: 255, default: 3, doc: 'shares needed to use a key, when createKey gives none' },
   { key: 'cluster.totalShares', kind: 'int', min: 1, max: 255, default: 5, doc: 'shares a key is split into, when createKey gives none (≤ 255)' },
+  { key: 'cluster.presignatures', kind: 'int', min: 0, max: 64, default: 8, env: 'KCHAIN_PRESIGNATURES', doc: 'threshold-ECDSA presignatures this validator keeps ready per secp256k1 key it signs with as coordinator (0: presign when signing)' },
 ];
 
 export function option(key: string): OptionSpec {

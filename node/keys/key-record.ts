@@ -54,11 +54,14 @@ export interface KeyRecord {
 }
 
 /**
- * Algorithms whose distributed keys sign in shares and are never rebuilt. Every distributed ML-DSA
- * key is one (issue 16): one stored by an older release as a Shamir-shared seed is refused for
- * signing (node/ceremonies/mldsa-signing.ts says so), never rebuilt.
+ * Algorithms whose distributed keys sign in shares and are never rebuilt: BLS, FROST (ed25519 too),
+ * DKLs23 ECDSA (secp256k1), threshold ML-DSA. A secp256k1 or ed25519 key dealt by a release before
+ * issue 15 is one of them too: its shares never leave a validator, and it signs only after a
+ * conversion (secp256k1: a refresh) or not at all (ed25519 seed chunks) — never by being rebuilt; an
+ * ML-DSA key stored by an older release as a Shamir-shared seed is refused for signing
+ * (node/ceremonies/mldsa-signing.ts says so), never rebuilt.
  */
-const NEVER_REBUILT: ReadonlySet<AlgorithmName> = new Set(['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'bls12-381', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87']);
+const NEVER_REBUILT: ReadonlySet<AlgorithmName> = new Set(['bls-threshold', 'frost-secp256k1', 'frost-ed25519', 'bls12-381', 'secp256k1', 'ed25519', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87']);
 
 /** True when the key is distributed and signs by threshold partials (never rebuilt anywhere). */
 export function isThresholdKey(key: Pick<KeyRecord, 'algorithm' | 'distributed'>): boolean {

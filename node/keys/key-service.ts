@@ -178,12 +178,17 @@ export class KeyService {
   }
 
   /** Signs with a local key, or a distributed key rebuilt for this one signature (not threshold keys). */
-  async sign(key: KeyRecord, message: Uint8Array, algorithm: string | undefined, prehashed: boolean, evidence: () => EvidenceWire) {
+  async sign(key: KeyRecord, message: Uint8Array, algorithm: string | undefined, opts: { prehashed: boolean; format?: 'compact' | 'recoverable' }, evidence: () => EvidenceWire) {
     requireActive(key);
     this.checkFamily(key, algorithm);
     if (!ALGORITHMS[key.algorithm].canSign) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is an ${key.keyType} key (${key.algorithm}); it cannot sign`);
     if (isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" signs by threshold signatures`);
-    const { value, participants } = await this.withSecret(key, evidence, (secret) => signWith(key.algorithm, secret, message, { prehashed }));
+    // Checked before a distributed key is rebuilt for nothing.
+    if (key.algorithm !== 'secp256k1' && (opts.prehashed || opts.format === 'recoverable')) {
+      throw new NodeError('ERR_UNSUPPORTED', `${opts.prehashed ? 'prehashed messages' : 'the recoverable signature form'} exist for secp256k1 only, not ${key.algorithm}`);
+    }
+    const o = { prehashed: opts.prehashed, recoverable: opts.format === 'recoverable' };
+    const { value, participants } = await this.withSecret(key, evidence, (secret) => signWith(key.algorithm, secret, message, o));
     return { key, signature: value, participants };
   }
 

@@ -28,15 +28,15 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
 
     'kchain.sign': audited(d, 'kchain.sign', keyIdField, async (p, c) => {
       const key = d.keys.usable(p.str('keyId'));
+      const opts = { prehashed: p.optBool('prehashed') ?? false, format: signatureFormat(p.optStr('format')) };
       if (isThresholdKey(key)) {
         // A key that is never rebuilt signs by partial signatures, whichever method is called.
         d.keys.checkFamily(key, p.optStr('algorithm'));
-        if (p.optBool('prehashed')) throw new NodeError('ERR_UNSUPPORTED', `${key.algorithm} signs the message itself; prehashed is not supported`);
         const cluster = requireCluster(d, 'threshold signing');
-        const r = await cluster.timed('threshold-sign', () => cluster.sign(key, p.bytes('message'), evidenceFor(d, c, key)));
+        const r = await cluster.timed('threshold-sign', () => cluster.sign(key, p.bytes('message'), evidenceFor(d, c, key), opts));
         return { signature: toB64(r.signature), publicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
       }
-      const r = await d.keys.sign(key, p.bytes('message'), p.optStr('algorithm'), p.optBool('prehashed') ?? false, () => evidenceFor(d, c, key));
+      const r = await d.keys.sign(key, p.bytes('message'), p.optStr('algorithm'), opts, () => evidenceFor(d, c, key));
       return { signature: toB64(r.signature), publicKey: toB64(r.key.publicKey), ...(r.key.distributed ? { participantIds: r.participants.map(String) } : {}) };
     }),
 
@@ -64,12 +64,13 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       const message = p.bytes('message');
       p.optStrArray('shareIds');
       const participants = validatorIds(d, p, 'participantIds');
+      const opts = { prehashed: p.optBool('prehashed') ?? false, format: signatureFormat(p.optStr('format')) };
       if (!key.distributed) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" is not distributed; use kchain.sign, or kchain.distributeKey first`);
       const cluster = requireCluster(d, 'thresholdSign');
       const evidence = () => evidenceFor(d, c, key);
       const r = isThresholdKey(key)
-        ? await cluster.timed('threshold-sign', () => cluster.sign(key, message, evidence(), participants))
-        : await d.keys.sign(key, message, undefined, false, evidence).then((s) => ({ signature: s.signature, participantIds: s.participants }));
+        ? await cluster.timed('threshold-sign', () => cluster.sign(key, message, evidence(), { ...opts, ...(participants ? { participants } : {}) }))
+        : await d.keys.sign(key, message, undefined, opts, evidence).then((s) => ({ signature: s.signature, participantIds: s.participants }));
       return { signature: toB64(r.signature), groupPublicKey: toB64(key.publicKey), participantIds: r.participantIds.map(String) };
     }),
 
@@ -91,4 +92,11 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       throw new NodeError('ERR_UNSUPPORTED', 'kchain.requestSignatureShare is not served: partial signatures never leave the validators; use kchain.thresholdSign, which returns the combined signature');
     }),
   };
+}
+
+/** The `format` of a signature: `compact` (the default) or `recoverable` (secp256k1 r‖s‖v). */
+function signatureFormat(f: string | undefined): 'compact' | 'recoverable' {
+  if (f === undefined || f === '' || f === 'compact') return 'compact';
+  if (f === 'recoverable') return 'recoverable';
+  throw new NodeError('ERR_INVALID_PARAMS', 'format must be "compact" (r‖s) or "recoverable" (r‖s‖v, secp256k1 only)');
 }

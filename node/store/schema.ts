@@ -112,4 +112,46 @@ export const MIGRATIONS: readonly string[] = [
     deleted_at INTEGER NOT NULL
   );
   `,
+  // 5: threshold ECDSA (issue 15): the DKLs23 pairwise setup of each key generation with each peer
+  // (sealed), the presignatures this validator holds (sealed, bound to the coordinator that ran
+  // them), the public parts of the presignatures this validator may use as coordinator, and the
+  // presignatures already used (so a repeated request gets the same share, never a second one).
+  `
+  CREATE TABLE pair_setups (
+    key_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    peer INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, generation, peer)
+  );
+  CREATE TABLE presignatures (
+    key_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    coordinator INTEGER NOT NULL,
+    signers TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, sid)
+  );
+  CREATE TABLE presig_used (
+    key_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    used_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, sid)
+  );
+  CREATE TABLE presig_pool (
+    key_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    signers TEXT NOT NULL,
+    pub TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, sid)
+  );
+  `,
 ];

@@ -1,16 +1,21 @@
 /**
  * Sealed key material: whole local keys (`local_keys`) and this validator's shares per key and
  * generation (`shares`). Every value is sealed with AAD naming its row; destroying one overwrites
- * the sealed bytes before the row goes and truncates the WAL.
+ * the sealed bytes before the row goes and truncates the WAL. Destroying shares of a generation
+ * destroys that generation's threshold-ECDSA material too (node/store/dkls.ts).
  */
 import type Database from 'better-sqlite3';
 import { NodeError } from '../errors.js';
 import { u8, type Db } from './db.js';
+import type { DklsRepo } from './dkls.js';
 
 export class SecretRepo {
   private readonly st: Record<string, Database.Statement>;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly dkls: DklsRepo,
+  ) {
     const sql = db.sql;
     this.st = {
       insertLocal: sql.prepare('INSERT INTO local_keys (key_id, sealed) VALUES (?, ?)'),
@@ -81,6 +86,7 @@ export class SecretRepo {
     this.db.durable(() => {
       this.st.shredShareGen!.run(keyId, generation);
       this.st.deleteShareGen!.run(keyId, generation);
+      this.dkls.destroy(keyId, { only: generation });
     });
     this.db.checkpoint();
   }
@@ -88,12 +94,14 @@ export class SecretRepo {
   /** Inside a transaction: destroys every share of the key; returns how many. */
   shredAllRows(keyId: string): number {
     this.st.shredShares!.run(keyId);
+    this.dkls.destroy(keyId, { keep: null });
     return this.st.deleteShares!.run(keyId).changes;
   }
 
   /** Inside a transaction: destroys every share but generation `keep` (all when null); returns how many. */
   shredAllBut(keyId: string, keep: number | null): number {
     this.st.shredExcept!.run(keyId, keep ?? -1);
+    this.dkls.destroy(keyId, { keep });
     return this.st.deleteExcept!.run(keyId, keep ?? -1).changes;
   }
 }

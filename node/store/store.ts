@@ -8,6 +8,7 @@ import { AuditRepo, type AuditEntry } from './audit.js';
 import { BlobRepo } from './blobs.js';
 import { Db, type DbOptions } from './db.js';
 import { HistoryRepo } from './history.js';
+import { DklsRepo } from './dkls.js';
 import { KeyRepo } from './keys.js';
 import { MemberRepo } from './members.js';
 import { SecretRepo } from './secrets.js';
@@ -23,10 +24,12 @@ export class Store {
   readonly blobs: BlobRepo;
   readonly members: MemberRepo;
   readonly history: HistoryRepo;
+  readonly dkls: DklsRepo;
 
   private constructor(readonly db: Db) {
     this.keys = new KeyRepo(db);
-    this.secrets = new SecretRepo(db);
+    this.dkls = new DklsRepo(db);
+    this.secrets = new SecretRepo(db, this.dkls);
     this.sessions = new SessionRepo(db);
     this.audit = new AuditRepo(db);
     this.blobs = new BlobRepo(db);

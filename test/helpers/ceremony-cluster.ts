@@ -48,11 +48,13 @@ export interface CeremonyCluster {
 export interface Faults {
   corruptPartials?: boolean;
   mldsaFault?: MldsaFault;
+  corruptEcdsa?: string[];
+  crashAt?: string[];
 }
 
 const FAKE_PEM = (id: number) => `-----validator-${id}-----`;
 
-export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsigned?: boolean; defaults?: { threshold: number; totalShares: number } } = {}): Promise<CeremonyCluster> {
+export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsigned?: boolean; defaults?: { threshold: number; totalShares: number; presignatures?: number } } = {}): Promise<CeremonyCluster> {
   const root = mkdtempSync(join(tmpdir(), 'kchain-cer-'));
   const ca = await createCa({ commonName: 'ceremony test CA' });
   const caCert = new X509Certificate(ca.certPem);
@@ -100,8 +102,8 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
         timeoutMs: 2_000,
         now: Date.now,
         memberAddresses: () => membership.addresses(),
-        defaults: opts.defaults ?? { threshold: 3, totalShares: ids.length },
-        faults: { corruptPartials: faults.corruptPartials ?? false, crashAt: [], ...(faults.mldsaFault ? { mldsaFault: faults.mldsaFault } : {}) },
+        defaults: { presignatures: 0, ...(opts.defaults ?? { threshold: 3, totalShares: ids.length }) },
+        faults: { corruptPartials: faults.corruptPartials ?? false, crashAt: faults.crashAt ?? [], corruptEcdsa: faults.corruptEcdsa ?? [], ...(faults.mldsaFault ? { mldsaFault: faults.mldsaFault } : {}) },
       },
       net,
       membership,
@@ -124,6 +126,8 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
       n.cluster.sweeper.stop();
       n.cluster.signing.stop();
       n.cluster.mldsa.stop();
+      n.cluster.ecdsa.stop();
+      n.cluster.ecdsaSetup.stop();
       n.cluster.dkg.stop();
       n.cluster.resharing.stop();
       plane.nets.delete(id);
@@ -139,6 +143,8 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
         n.cluster.sweeper.stop();
         n.cluster.signing.stop();
         n.cluster.mldsa.stop();
+        n.cluster.ecdsa.stop();
+        n.cluster.ecdsaSetup.stop();
         n.cluster.dkg.stop();
         n.store.close();
       }

@@ -22,9 +22,9 @@ test('error: ERR_UNSUPPORTED when the name is unknown, listing canonical names',
   }
 });
 
-test('behavior: thresholdSupport is true only for never-rebuilt keys; threshold-only algorithms are the threshold-signing key type', () => {
+test('behavior: thresholdSupport is true only for never-rebuilt keys (threshold-only algorithms, secp256k1/ed25519 since issue 15, ML-DSA since issue 16)', () => {
   const threshold = Object.values(ALGORITHMS).filter((a) => a.thresholdSupport).map((a) => a.name).sort();
-  assert.deepEqual(threshold, ['bls-threshold', 'frost-ed25519', 'frost-secp256k1', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87']);
+  assert.deepEqual(threshold, ['bls-threshold', 'ed25519', 'frost-ed25519', 'frost-secp256k1', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87', 'secp256k1']);
   assert.deepEqual(ALGORITHM_NAMES.filter(isThresholdOnly).sort(), ['bls-threshold', 'frost-ed25519', 'frost-secp256k1']);
   for (const a of ['ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87'] as const) assert.match(ALGORITHMS[a].description, /TRUSTED DEALER.*sees the whole key/, `${a} says how its keys are made`);
   for (const a of Object.values(ALGORITHMS)) {

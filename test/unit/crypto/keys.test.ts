@@ -60,3 +60,18 @@ test('behavior: secp256k1 generation skips an invalid scalar from the rng', () =
   assert.equal(calls, 2);
   assert.deepEqual(secret, new Uint8Array(32).fill(1));
 });
+
+test('vector: ed25519SecretScalar is the RFC 8032 §5.1.5 clamped scalar: s·B is the public key (RFC 8032 §7.1 test 1 and a random seed)', async () => {
+  const { ed25519SecretScalar } = await import('../../../crypto/keys.js');
+  const seed = fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');
+  const want = fromHex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+  for (const s of [seed, generateKey('ed25519').secret]) {
+    const scalar = ed25519SecretScalar(s);
+    assert.equal(scalar.length, 32);
+    let k = 0n;
+    for (let i = 31; i >= 0; i--) k = (k << 8n) | BigInt(scalar[i]!);
+    assert.ok(k > 0n && k < ed25519.Point.Fn.ORDER, 'reduced mod L');
+    assert.deepEqual(ed25519.Point.BASE.multiply(k).toBytes(), publicKeyFromSecret('ed25519', s));
+  }
+  assert.deepEqual(publicKeyFromSecret('ed25519', seed), want);
+});

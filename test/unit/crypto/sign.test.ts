@@ -127,3 +127,20 @@ test('error: ERR_UNSUPPORTED for prehashed outside secp256k1, threshold sign, an
   assert.throws(() => sign('bls-threshold', new Uint8Array(32).fill(1), msg), un);
   assert.throws(() => sign('ml-kem-768', new Uint8Array(64), msg), un);
 });
+
+test('behavior: secp256k1 recoverable form is r‖s‖v with v a recovery id that recovers the key (libsecp256k1); other algorithms refuse it', async () => {
+  const ecc = await import('tiny-secp256k1');
+  const { secret, publicKey } = generateKey('secp256k1');
+  for (const prehashed of [false, true]) {
+    const msg = prehashed ? createHash('sha256').update('digest').digest() : utf8('recoverable');
+    const sig = sign('secp256k1', secret, msg, { prehashed, recoverable: true });
+    assert.equal(sig.length, 65);
+    const digest = prehashed ? msg : createHash('sha256').update(msg).digest();
+    assert.deepEqual(sig.subarray(0, 64), sign('secp256k1', secret, msg, { prehashed }), 'the same r‖s as the compact form (RFC 6979)');
+    assert.ok(sig[64] === 0 || sig[64] === 1);
+    assert.deepEqual(Buffer.from(ecc.recover(digest, sig.subarray(0, 64), sig[64] as 0 | 1, true)!), Buffer.from(publicKey));
+    assert.equal(verify('secp256k1', publicKey, msg, sig, { prehashed }).valid, true);
+  }
+  const ed = generateKey('ed25519');
+  assert.throws(() => sign('ed25519', ed.secret, utf8('x'), { recoverable: true }), (e: unknown) => e instanceof CryptoError && e.code === 'ERR_UNSUPPORTED');
+});

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { utf8 } from '../../../crypto/bytes.js';
-import { dealChunks, encodeSecret, groupOf, verifyShare } from '../../../crypto/feldman.js';
+import { dealChunks, encodeSecret, groupOf, interpolateAtZero, scalarToBytes, verifyShare } from '../../../crypto/feldman.js';
 import { generateKey } from '../../../crypto/keys.js';
 import { hybridDecrypt, hybridEncrypt } from '../../../crypto/hybrid.js';
 import { dealtData, sharingOf, type ChunkedPublicData, type ScalarPublicData } from '../../../cluster/sharing.js';
@@ -80,8 +80,12 @@ test('behavior: a secp256k1 key is dealt as one scalar: the only commitment cons
   assert.equal(data.commitments.length, 3, 't points');
   assert.equal(data.commitments[0], b64(key.publicKey), 'C0 = P');
   const msg = utf8('sign me');
-  const r = await node(4).cluster.gathering.withSecret(key, c.evidence('kchain.sign', { keyId: key.id, message: b64(msg) }, { aud: 4 }), (sk) => secp256k1.getPublicKey(sk, true));
-  assert.deepEqual(r.value, key.publicKey, 'the rebuilt scalar is the key');
+  // It signs by threshold ECDSA (issue 15): never rebuilt by the cluster…
+  await assert.rejects(node(4).cluster.gathering.withSecret(key, c.evidence('kchain.sign', { keyId: key.id, message: b64(msg) }, { aud: 4 }), () => 0), /never rebuilt/);
+  // …but t of its shares do interpolate to the key (checked offline here).
+  const shares = new Map([1, 2, 3].map((id) => [id, node(id).store.secrets.getShare(key.id, 1)!.share] as const));
+  const sk = scalarToBytes(g, interpolateAtZero(g, shares)[0]!);
+  assert.deepEqual(secp256k1.getPublicKey(sk, true), key.publicKey, 'the dealt scalar is the key');
   // The old layout (31-byte chunks: chunk 0 = sk >> 8) is refused with a clear error.
   const { secret } = generateKey('secp256k1');
   const old = { ...key, commitments: JSON.stringify(dealtData('ml-kem-768', 32, dealChunks(g, encodeSecret(g, secret), IDS, 3).commitments)) };

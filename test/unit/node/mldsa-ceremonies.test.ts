@@ -38,7 +38,7 @@ function create(by: number, name: string, algorithm: MlDsaLevel, t?: number, n?:
 
 /** A client-signed thresholdSign request for exactly this message, coordinated by `by`. */
 function sign(by: number, key: KeyRecord, message: Uint8Array, participants?: number[]) {
-  return node(by).cluster.sign(key, message, c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(message) }, { role: 'client', aud: by }), participants);
+  return node(by).cluster.sign(key, message, c.evidence('kchain.thresholdSign', { keyId: key.id, message: b64(message) }, { role: 'client', aud: by }), participants ? { participants } : {});
 }
 
 async function verifiesTwice(key: KeyRecord, message: Uint8Array, sig: Uint8Array): Promise<void> {

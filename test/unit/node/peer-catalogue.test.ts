@@ -17,9 +17,11 @@ import { LOCAL_MSG } from '../../../node/ceremonies/local-keys.js';
 import { TSIGN_MSG } from '../../../node/ceremonies/threshold-signing.js';
 import { TMLDSA_MSG } from '../../../node/ceremonies/mldsa-signing.js';
 import { REDEAL_MSG } from '../../../cluster/redeal.js';
+import { ECDSA_MSG } from '../../../cluster/ecdsa-sign.js';
+import { PAIRSETUP_MSG } from '../../../cluster/ecdsa-setup.js';
 import { ceremonyCluster } from '../../helpers/ceremony-cluster.js';
 
-const CATALOGUES: Record<string, Record<string, MessageSpec>> = { DEAL_MSG, RESHARE_MSG, DKG_MSG, MEMBER_MSG, REPLICATION_MSG, SHARE_MSG, SYNC_MSG, TSIGN_MSG, LOCAL_MSG, TMLDSA_MSG, REDEAL_MSG };
+const CATALOGUES: Record<string, Record<string, MessageSpec>> = { DEAL_MSG, RESHARE_MSG, DKG_MSG, MEMBER_MSG, REPLICATION_MSG, SHARE_MSG, SYNC_MSG, TSIGN_MSG, LOCAL_MSG, TMLDSA_MSG, REDEAL_MSG, ECDSA_MSG, PAIRSETUP_MSG };
 
 test('behavior: the registered peer handlers equal the union of the protocol catalogues, one to one', async () => {
   const declared = Object.values(CATALOGUES).flatMap((c) => Object.values(c).map((s) => s.type));
