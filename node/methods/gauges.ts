@@ -1,7 +1,7 @@
 /**
  * The gauges and counters /metrics reads at scrape time from the validator's state (issue 14 item
  * 10): keys by algorithm, status and kind; keys without a quorum; members and live validators; peer
- * frames, connections and latency; audit entries.
+ * frames, connections and latency; audit entries; threshold-ECDSA presignatures.
  */
 import { homeOf } from '../keys/key-record.js';
 import { Metrics } from '../metrics.js';
@@ -30,6 +30,11 @@ export function registerGauges(m: Metrics, d: MethodDeps): void {
   m.gauge('kchain_cluster_members', 'validators in the member list, this one included', () => ({ '': 1 + Object.keys(c.network.status()).length }));
   m.gauge('kchain_cluster_live', 'validators reachable from this one, this one included', () => ({ '': liveIds(d).size }));
   m.counter('kchain_tmldsa_total', 'threshold ML-DSA signing as coordinator: signatures, failures, runs, signer-runs, payload bytes signers sent (signerBytes) and the coordinator sent them (coordinatorBytes)', () => Object.fromEntries(Object.entries(c.mldsa.counters()).map(([k, v]) => [L({ kind: k }), v])));
+  m.gauge('kchain_ecdsa_presignatures_ready', 'threshold-ECDSA presignatures pooled here as coordinator, ready for a one-round signature', () => ({ '': c.ecdsa.pool.ready() }));
+  m.counter('kchain_ecdsa_signatures_total', 'threshold-ECDSA signatures coordinated here, by whether a pooled presignature served them', () => ({
+    [L({ presignature: 'pooled' })]: c.ecdsa.stats.pooled,
+    [L({ presignature: 'fresh' })]: c.ecdsa.stats.fresh,
+  }));
   m.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [L({ kind: k }), v])));
   m.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [L({ peer: id }), s.connected ? 1 : 0])));
   m.gauge('kchain_peer_latency_seconds', 'last measured round trip to each connected peer, in seconds', () =>
