@@ -1,7 +1,7 @@
 /**
  * JSON-RPC 2.0 processing of one HTTP body (WIRE.md "Transport").
  *
- * Written directly rather than on `jayson`'s `Server#call`: jayson builds its own error objects
+ * Written directly rather than on jayson (dropped as a dependency): jayson's `Server#call` builds its own error objects
  * (with `data` as whatever the thrown value carried, which may be an object — WIRE forbids that,
  * it breaks the Go client), handles method lookup with its own "method not found" text, and measured
  * ~50% slower per round trip (PERF-FLOOR: 0.65 vs 0.44 ms). The framing rules are small enough to
