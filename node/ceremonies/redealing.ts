@@ -26,13 +26,12 @@ import { identityDigest } from '../../cluster/key-certificate.js';
 import { isMldsaSharing, mldsaPublicDataOf, mldsaShapeProblem, mldsaSharingText } from '../../cluster/mldsa-sharing.js';
 import { MAX_FRAME_BYTES } from '../../cluster/peer-network.js';
 import { REDEAL_MSG, atomCount, atomPlan, checkRedealParams, sameAtomShapes, type RedealParams } from '../../cluster/redeal.js';
-import { RESHARE_MSG } from '../../cluster/reshare.js';
 import { NodeError } from '../errors.js';
 import { identityOf, requireActive, type KeyRecord } from '../keys/key-record.js';
-import { b64Field, keyFromWire, keyToWire, type WireKey } from '../keys/key-wire.js';
+import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { shareProblem } from '../keys/share-fit.js';
-import { crashAt, errorText, requestContext, sortNum, type CeremonyDeps } from './context.js';
-import { unheard } from './dealing.js';
+import { crashAt, requestContext, sortNum, type CeremonyDeps } from './context.js';
+import { NextGeneration, type HolderRow } from './next-generation.js';
 import type { Replication } from './replication.js';
 import { checkReshare } from './requests.js';
 import type { Resharing } from './resharing.js';
@@ -40,42 +39,20 @@ import type { Sweepable } from './sweeper.js';
 
 export { REDEAL_MSG };
 
-interface CoordinatorRow {
-  params: RedealParams;
-  phase: 'dealing' | 'committing' | 'aborting';
-  key?: WireKey;
-  pending?: number[];
-}
-
-interface HolderRow {
-  keyId: string;
-  generation: number;
-  session: string;
-  coordinator: number;
-  digest: string;
-}
-
-const HOLDER_CHECK_MS = 3_000;
-
 export class Redealing implements Sweepable {
   readonly name = 'redealing';
-  /** Keys with a re-deal this validator coordinates right now. */
-  private readonly active = new Set<string>();
+  private readonly gen: NextGeneration<RedealParams>;
 
   constructor(
     private readonly d: CeremonyDeps,
     private readonly resharing: Resharing,
     private readonly replication: Replication,
   ) {
+    this.gen = new NextGeneration(d, replication, { kind: 'redeal', what: 're-deal', abortType: REDEAL_MSG.abort.type, statusType: REDEAL_MSG.status.type, oldParties: (p) => p.sources });
     d.port.handle(REDEAL_MSG.atoms, (b, ctx) => this.onAtoms(b, ctx.from, ctx.auth!));
     d.port.handle(REDEAL_MSG.prepare, (b, ctx) => this.onPrepare(b, ctx.from, ctx.auth!));
-    d.port.handle(REDEAL_MSG.abort, (b, ctx) => this.onAbort(b, ctx.from));
-    d.port.handle(REDEAL_MSG.status, (b) => {
-      const row = this.d.store.sessions.get<CoordinatorRow>('redeal-coordinator', String(b?.session ?? ''))?.state;
-      if (row?.phase === 'committing' && row.key) return { state: 'committed', key: row.key };
-      if (row?.phase === 'dealing' && this.active.has(row.params.keyId)) return { state: 'in-progress' };
-      return { state: row ? 'aborted' : 'unknown' };
-    });
+    d.port.handle(REDEAL_MSG.abort, (b, ctx) => this.gen.onAbort(String(b?.session ?? ''), ctx.from));
+    d.port.handle(REDEAL_MSG.status, (b) => this.gen.status(String(b?.session ?? '')));
   }
 
   // ---- coordinator ---------------------------------------------------------------------------
@@ -106,7 +83,7 @@ export class Redealing implements Sweepable {
       const down = key.holders.filter((h) => !this.d.port.live(h));
       throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${oldT} of its holders to reshare; unreachable: ${down.join(', ')}`, { validators: down });
     }
-    if (this.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
+    if (this.gen.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
     const sources = [...liveOld].sort((a, b) => (a === this.d.selfId ? -1 : b === this.d.selfId ? 1 : a - b)).slice(0, oldT).sort(sortNum);
     const params: RedealParams = {
       session: `redeal:${key.id}:${key.generation + 1}:${randomBytes(4).toString('hex')}`,
@@ -119,21 +96,19 @@ export class Redealing implements Sweepable {
       holders,
       threshold: t,
     };
-    this.active.add(key.id);
+    this.gen.active.add(key.id);
     const started = this.d.now();
     try {
-      this.putRow({ params, phase: 'dealing' });
+      this.gen.putRow({ params, phase: 'dealing' });
       const next = await this.dealNew(key, params, evidence).catch(async (e: unknown) => {
-        await this.abort(params, holders);
+        await this.gen.abort(params, holders);
         throw e;
       });
-      this.putRow({ params, phase: 'committing', key: keyToWire(next), pending: this.everyone(params) });
-      crashAt(this.d, 'coordinator-certified');
-      await this.deliverCommit(params, next);
+      await this.gen.commit(params, next);
       this.d.log.info({ keyId: key.id, generation: next.generation, threshold: t, holders, sources, ms: this.d.now() - started }, 'threshold ML-DSA key re-dealt');
       return this.d.store.keys.get(key.id) ?? next;
     } finally {
-      this.active.delete(key.id);
+      this.gen.active.delete(key.id);
     }
   }
 
@@ -198,37 +173,6 @@ export class Redealing implements Sweepable {
     } finally {
       wipe(...wire.values());
     }
-  }
-
-  /** Every validator that must hear the outcome: all members, the old and new holders. */
-  private everyone(p: RedealParams): number[] {
-    return [...new Set([...this.d.port.members(), ...p.holders, ...p.sources])].sort(sortNum);
-  }
-
-  private putRow(row: CoordinatorRow): void {
-    this.d.store.sessions.put('redeal-coordinator', row.params.session, row, this.d.now());
-  }
-
-  /** Applies the certified record here, then sends it to everyone (reshare.commit: certificate-checked). */
-  private async deliverCommit(p: RedealParams, next: KeyRecord): Promise<void> {
-    let pending = this.d.store.sessions.get<CoordinatorRow>('redeal-coordinator', p.session)?.state.pending ?? this.everyone(p);
-    if (pending.includes(this.d.selfId)) {
-      this.d.certifier.apply(next, this.d.selfId, 'reshare.commit');
-      pending = pending.filter((x) => x !== this.d.selfId);
-      this.putRow({ params: p, phase: 'committing', key: keyToWire(next), pending });
-    }
-    const res = await this.d.port.requestMany(pending.filter((x) => this.d.port.live(x)), RESHARE_MSG.commit.type, () => ({ key: keyToWire(next) }), { session: p.session });
-    const left = pending.filter((x) => !(res.get(x)?.ok ?? false));
-    if (left.length) this.putRow({ params: p, phase: 'committing', key: keyToWire(next), pending: left });
-    else this.d.store.sessions.delete('redeal-coordinator', p.session);
-  }
-
-  /** Tells the new holders to drop the pending generation; retried by the sweep until heard. */
-  private async abort(p: RedealParams, targets: readonly number[]): Promise<void> {
-    const res = await this.d.port.requestMany(targets.filter((x) => this.d.port.live(x)), REDEAL_MSG.abort.type, () => ({ session: p.session }), { session: p.session });
-    const left = targets.filter((x) => unheard(res.get(x)));
-    if (left.length) this.putRow({ params: p, phase: 'aborting', pending: left });
-    else this.d.store.sessions.delete('redeal-coordinator', p.session);
   }
 
   // ---- old and new holders -------------------------------------------------------------------
@@ -303,63 +247,9 @@ export class Redealing implements Sweepable {
     }
   }
 
-  private onAbort(b: { session?: unknown } | null, from: number): { ok: true } {
-    const row = this.d.store.sessions.get<HolderRow>('redeal-holder', String(b?.session ?? ''))?.state;
-    if (!row) return { ok: true };
-    if (row.coordinator !== from) throw new NodeError('ERR_FORBIDDEN', `only validator ${row.coordinator}, which coordinates this reshare, may abort it`);
-    this.dropPending(row);
-    return { ok: true };
-  }
-
-  /** Drops a pending new share that will never be certified (never the current generation's). */
-  private dropPending(row: HolderRow): void {
-    const key = this.d.store.keys.get(row.keyId);
-    if (!key || key.generation !== row.generation) this.d.store.secrets.destroyShare(row.keyId, row.generation);
-    this.d.store.sessions.delete('redeal-holder', row.session);
-    this.d.log.info({ keyId: row.keyId, generation: row.generation }, 'dropped the share of a re-deal that was not committed');
-  }
-
   // ---- convergence ---------------------------------------------------------------------------
 
-  async sweep(now: number): Promise<void> {
-    for (const { state: r } of this.d.store.sessions.list<CoordinatorRow>('redeal-coordinator')) {
-      if (this.active.has(r.params.keyId)) continue;
-      try {
-        if (r.phase === 'committing' && r.key) await this.deliverCommit(r.params, keyFromWire(r.key));
-        else if (r.phase === 'dealing') {
-          this.d.log.warn({ keyId: r.params.keyId, session: r.params.session }, 'a re-deal was interrupted before its certificate; aborting it everywhere');
-          await this.abort(r.params, r.params.holders);
-        } else await this.abort(r.params, r.pending ?? r.params.holders);
-      } catch (e) {
-        this.d.log.debug({ session: r.params.session, err: errorText(e) }, 're-deal sweep step failed');
-      }
-    }
-    for (const { state: r, updatedAt } of this.d.store.sessions.list<HolderRow>('redeal-holder')) {
-      if (now - updatedAt < HOLDER_CHECK_MS) continue;
-      await this.resolveHolder(r).catch((e) => this.d.log.debug({ session: r.session, err: errorText(e) }, 're-deal sweep step failed'));
-    }
-  }
-
-  /** A pending new share: learn whether its generation was certified, or drop it. */
-  private async resolveHolder(r: HolderRow): Promise<void> {
-    const key = this.d.store.keys.get(r.keyId);
-    if (key && key.generation >= r.generation) {
-      if (key.generation > r.generation) this.d.store.secrets.destroyShare(r.keyId, r.generation);
-      this.d.store.sessions.delete('redeal-holder', r.session);
-      return;
-    }
-    if (this.d.port.live(r.coordinator) && r.coordinator !== this.d.selfId) {
-      const st = await this.d.port.request<{ state: string; key?: unknown }>(r.coordinator, REDEAL_MSG.status.type, { session: r.session }, { session: r.session });
-      if (st?.state === 'committed' && st.key) {
-        this.d.certifier.apply(keyFromWire(st.key), r.coordinator, 'reshare.commit');
-        return;
-      }
-      if (st?.state === 'aborted' || st?.state === 'unknown') {
-        if (await this.replication.learnCertified(r.keyId)) return;
-        this.dropPending(r);
-      }
-      return;
-    }
-    await this.replication.learnCertified(r.keyId);
+  sweep(now: number): Promise<void> {
+    return this.gen.sweep(now);
   }
 }

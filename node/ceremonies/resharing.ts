@@ -28,10 +28,10 @@ import { RESHARE_MSG, badDealers, checkParams, decodeCommitments, proposal, resh
 import { NodeError } from '../errors.js';
 import { identityDigest } from '../../cluster/key-certificate.js';
 import { identityOf, sharingOfKey, type KeyRecord } from '../keys/key-record.js';
-import { b64Field, keyFromWire, keyToWire, type WireKey } from '../keys/key-wire.js';
+import { b64Field, keyFromWire } from '../keys/key-wire.js';
 import { crashAt, errorText, requestContext, sortNum, type CeremonyDeps } from './context.js';
-import { unheard } from './dealing.js';
 import type { GenerationSetup } from './ecdsa-setup.js';
+import { NextGeneration, type HolderRow as BaseHolderRow } from './next-generation.js';
 import type { Replication } from './replication.js';
 import { checkReshare } from './requests.js';
 import type { Sweepable } from './sweeper.js';
@@ -44,24 +44,8 @@ interface Incoming {
   expiresAt: number;
 }
 
-interface CoordinatorRow {
-  params: ReshareParams;
-  phase: 'dealing' | 'committing' | 'aborting';
-  key?: WireKey;
-  pending?: number[];
-}
+type HolderRow = BaseHolderRow & { params: ReshareParams };
 
-interface HolderRow {
-  keyId: string;
-  generation: number;
-  session: string;
-  coordinator: number;
-  params: ReshareParams;
-  digest: string;
-}
-
-/** A holder asks about its pending reshare only after this long (the coordinator may be mid-commit). */
-const HOLDER_CHECK_MS = 3_000;
 /** Sub-share sessions a new holder keeps per key, and overall (issue 12 §5: bounded maps). */
 const MAX_INCOMING_PER_KEY = 4;
 const MAX_INCOMING = 64;
@@ -69,14 +53,14 @@ const MAX_INCOMING = 64;
 export class Resharing implements Sweepable {
   readonly name = 'resharing';
   private readonly incoming = new Map<string, Incoming>();
-  /** Keys with a reshare this validator coordinates right now. */
-  private readonly active = new Set<string>();
+  private readonly gen: NextGeneration<ReshareParams>;
 
   constructor(
     private readonly d: CeremonyDeps,
     private readonly replication: Replication,
     private readonly setup: GenerationSetup,
   ) {
+    this.gen = new NextGeneration(d, replication, { kind: 'reshare', what: 'reshare', abortType: RESHARE_MSG.abort.type, statusType: RESHARE_MSG.status.type, oldParties: (p) => p.dealers });
     d.port.handle(RESHARE_MSG.deal, (b, ctx) => this.onDeal(b, ctx.from, ctx.auth!));
     d.port.handle(RESHARE_MSG.share, (b, ctx) => this.onShare(b, ctx.from));
     d.port.handle(RESHARE_MSG.finalize, (b, ctx) => this.onFinalize(b, ctx.from, ctx.auth!));
@@ -84,13 +68,13 @@ export class Resharing implements Sweepable {
       crashAt(this.d, 'holder-commit');
       return this.d.certifier.apply(keyFromWire(b?.key), ctx.from, 'reshare.commit');
     });
-    d.port.handle(RESHARE_MSG.abort, (b, ctx) => this.onAbort(b, ctx.from));
-    d.port.handle(RESHARE_MSG.status, (b) => {
-      const row = this.d.store.sessions.get<CoordinatorRow>('reshare-coordinator', String(b?.session ?? ''))?.state;
-      if (row?.phase === 'committing' && row.key) return { state: 'committed', key: row.key };
-      if (row?.phase === 'dealing' && this.active.has(row.params.keyId)) return { state: 'in-progress' };
-      return { state: row ? 'aborted' : 'unknown' };
+    d.port.handle(RESHARE_MSG.abort, (b, ctx) => {
+      const session = String(b?.session ?? '');
+      const reply = this.gen.onAbort(session, ctx.from, this.incoming.get(session)?.params.coordinator ?? this.gen.holderRow(session)?.coordinator);
+      this.dropIncoming(session);
+      return reply;
     });
+    d.port.handle(RESHARE_MSG.status, (b) => this.gen.status(String(b?.session ?? '')));
   }
 
   private get ttlMs(): number {
@@ -115,7 +99,7 @@ export class Resharing implements Sweepable {
       const down = key.holders.filter((h) => !this.d.port.live(h));
       throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${oldT} of its holders to reshare; unreachable: ${down.join(', ')}`, { validators: down });
     }
-    if (this.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
+    if (this.gen.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
     const dealers = [...liveOld].sort((a, b) => (a === this.d.selfId ? -1 : b === this.d.selfId ? 1 : a - b)).slice(0, oldT).sort(sortNum);
     const params: ReshareParams = {
       session: `reshare:${key.id}:${key.generation + 1}:${randomBytes(4).toString('hex')}`,
@@ -129,10 +113,10 @@ export class Resharing implements Sweepable {
       group: sharing.group.name,
       chunks: sharing.commitments.length,
     };
-    this.active.add(key.id);
+    this.gen.active.add(key.id);
     const started = this.d.now();
     try {
-      this.putRow({ params, phase: 'dealing' });
+      this.gen.putRow({ params, phase: 'dealing' });
       const out = await drive(
         this.d.port,
         reshareMachine,
@@ -140,7 +124,7 @@ export class Resharing implements Sweepable {
         { session: params.session, onStep: (s) => s.state.phase === 'finalize' && s.send.length && crashAt(this.d, 'coordinator-dealt') },
       );
       if (!out.done) {
-        await this.abort(params, holders);
+        await this.gen.abort(params, holders);
         const f = out.error!;
         throw new NodeError('ERR_PEER_FAILED', f.message, { validators: f.validators });
       }
@@ -151,17 +135,15 @@ export class Resharing implements Sweepable {
         try {
           await this.setup.run(next);
         } catch (e) {
-          await this.abort(params, holders);
+          await this.gen.abort(params, holders);
           throw new NodeError('ERR_PEER_FAILED', `reshare failed at the pairwise setup; the old generation stays in force: ${errorText(e)}`, { validators: e instanceof NodeError ? e.details?.validators ?? [] : [] });
         }
       }
-      this.putRow({ params, phase: 'committing', key: keyToWire(next), pending: this.everyone(params) });
-      crashAt(this.d, 'coordinator-certified');
-      await this.deliverCommit(params, next);
+      await this.gen.commit(params, next);
       this.d.log.info({ keyId: key.id, generation: next.generation, threshold: t, holders, dealers, ms: this.d.now() - started }, key.holders.join() === holders.join() && key.threshold === t ? 'key refreshed' : 'key reshared');
       return this.d.store.keys.get(key.id) ?? next;
     } finally {
-      this.active.delete(key.id);
+      this.gen.active.delete(key.id);
     }
   }
 
@@ -193,42 +175,6 @@ export class Resharing implements Sweepable {
       );
     }
     return pick.sort(sortNum);
-  }
-
-  /** Every validator that must hear the outcome: all members, the old and new holders. */
-  private everyone(params: ReshareParams): number[] {
-    return [...new Set([...this.d.port.members(), ...params.holders, ...params.dealers])].sort(sortNum);
-  }
-
-  private putRow(row: CoordinatorRow): void {
-    this.d.store.sessions.put('reshare-coordinator', row.params.session, row, this.d.now());
-  }
-
-  /** Sends the commit to every validator (self first); whoever misses it gets it from the sweep. */
-  private async deliverCommit(params: ReshareParams, next: KeyRecord): Promise<void> {
-    const row = this.d.store.sessions.get<CoordinatorRow>('reshare-coordinator', params.session)?.state;
-    let pending = row?.pending ?? this.everyone(params);
-    if (pending.includes(this.d.selfId)) {
-      this.d.certifier.apply(next, this.d.selfId, 'reshare.commit');
-      pending = pending.filter((p) => p !== this.d.selfId);
-      this.putRow({ params, phase: 'committing', key: keyToWire(next), pending });
-      crashAt(this.d, 'coordinator-committing');
-    }
-    const res = await this.d.port.requestMany(pending.filter((p) => this.d.port.live(p)), RESHARE_MSG.commit.type, () => ({ key: keyToWire(next) }), { session: params.session });
-    const left = pending.filter((p) => !(res.get(p)?.ok ?? false));
-    if (left.length) {
-      this.putRow({ params, phase: 'committing', key: keyToWire(next), pending: left });
-      this.d.log.warn({ keyId: params.keyId, generation: params.generation, validators: left }, 'reshare committed; validators that missed the commit will converge');
-    } else this.d.store.sessions.delete('reshare-coordinator', params.session);
-  }
-
-  /** Tells the new holders to drop the pending generation; retried by the sweep until heard. */
-  private async abort(params: ReshareParams, targets: readonly number[]): Promise<void> {
-    const body = { session: params.session, keyId: params.keyId, generation: params.generation };
-    const res = await this.d.port.requestMany(targets.filter((t) => this.d.port.live(t)), RESHARE_MSG.abort.type, () => body, { session: params.session });
-    const left = targets.filter((t) => unheard(res.get(t)));
-    if (left.length) this.putRow({ params, phase: 'aborting', pending: left });
-    else this.d.store.sessions.delete('reshare-coordinator', params.session);
   }
 
   // ---- dealers and new holders ---------------------------------------------------------------
@@ -338,7 +284,7 @@ export class Resharing implements Sweepable {
     if (!this.d.store.keys.get(p.keyId)) await this.replication.learnFrom(from, p.keyId);
     const key = this.currentKey(p);
     checkReshare(auth, key, { holders: p.holders, threshold: p.threshold }, requestContext(this.d));
-    const pending = this.d.store.sessions.list<HolderRow>('reshare-holder').find((r) => r.state.keyId === p.keyId && r.state.session !== p.session);
+    const pending = this.d.store.sessions.list<HolderRow>(this.gen.holderKind).find((r) => r.state.keyId === p.keyId && r.state.session !== p.session);
     if (pending) {
       throw new NodeError('ERR_CONFLICT', `validator ${this.d.selfId} still has an unresolved reshare of key ${p.keyId} coordinated by validator ${pending.state.coordinator}; it resolves when that validator is reachable`, { validators: [pending.state.coordinator] });
     }
@@ -362,7 +308,7 @@ export class Resharing implements Sweepable {
       if (!verifyShare(sharing.group, share, this.d.selfId, prop.summed)) throw new NodeError('ERR_PEER_FAILED', 'the combined share does not match the combined commitments');
       this.d.store.durable(() => {
         this.d.store.secrets.putShare(p.keyId, p.generation, this.d.selfId, share, this.d.now());
-        this.d.store.sessions.put('reshare-holder', p.session, { keyId: p.keyId, generation: p.generation, session: p.session, coordinator: p.coordinator, params: p, digest } satisfies HolderRow, this.d.now());
+        this.d.store.sessions.put(this.gen.holderKind, p.session, { keyId: p.keyId, generation: p.generation, session: p.session, coordinator: p.coordinator, params: p, digest } satisfies HolderRow, this.d.now());
       });
     } finally {
       wipe(share);
@@ -373,72 +319,11 @@ export class Resharing implements Sweepable {
     return { digest, signature: ack, cert };
   }
 
-  private onAbort(b: { session?: unknown }, from: number): { ok: true } {
-    const session = String(b?.session ?? '');
-    const inc = this.incoming.get(session);
-    const row = this.d.store.sessions.get<HolderRow>('reshare-holder', session)?.state;
-    const coordinator = inc?.params.coordinator ?? row?.coordinator;
-    if (coordinator === undefined) return { ok: true };
-    if (coordinator !== from) throw new NodeError('ERR_FORBIDDEN', `only validator ${coordinator}, which coordinates this reshare, may abort it`);
-    this.dropIncoming(session);
-    if (row) this.dropPending(row);
-    return { ok: true };
-  }
-
-  /** Drops a pending new share that will never be certified (never the current generation's). */
-  private dropPending(row: HolderRow): void {
-    const key = this.d.store.keys.get(row.keyId);
-    if (!key || key.generation !== row.generation) this.d.store.secrets.destroyShare(row.keyId, row.generation);
-    this.d.store.sessions.delete('reshare-holder', row.session);
-    this.d.log.info({ keyId: row.keyId, generation: row.generation }, 'dropped the share of a reshare that was not committed');
-  }
-
   // ---- convergence ---------------------------------------------------------------------------
 
   async sweep(now: number): Promise<void> {
     for (const [s, inc] of this.incoming) if (inc.expiresAt <= now) this.dropIncoming(s);
-    for (const { state: r } of this.d.store.sessions.list<CoordinatorRow>('reshare-coordinator')) {
-      if (this.active.has(r.params.keyId)) continue;
-      try {
-        if (r.phase === 'committing' && r.key) await this.deliverCommit(r.params, keyFromWire(r.key));
-        else if (r.phase === 'dealing') {
-          this.d.log.warn({ keyId: r.params.keyId, session: r.params.session }, 'a reshare was interrupted before its certificate; aborting it everywhere');
-          await this.abort(r.params, r.params.holders);
-        } else await this.abort(r.params, r.pending ?? r.params.holders);
-      } catch (e) {
-        this.d.log.debug({ session: r.params.session, err: errorText(e) }, 'reshare sweep step failed');
-      }
-    }
-    for (const { state: r, updatedAt } of this.d.store.sessions.list<HolderRow>('reshare-holder')) {
-      if (now - updatedAt < HOLDER_CHECK_MS) continue;
-      await this.resolveHolder(r).catch((e) => this.d.log.debug({ session: r.session, err: errorText(e) }, 'reshare sweep step failed'));
-    }
-  }
-
-  /** A pending new share: learn whether its generation was certified, or drop it. */
-  private async resolveHolder(r: HolderRow): Promise<void> {
-    const key = this.d.store.keys.get(r.keyId);
-    if (key && key.generation >= r.generation) {
-      if (key.generation > r.generation) this.d.store.secrets.destroyShare(r.keyId, r.generation);
-      this.d.store.sessions.delete('reshare-holder', r.session);
-      return;
-    }
-    if (this.incoming.has(r.session)) return;
-    if (this.d.port.live(r.coordinator) && r.coordinator !== this.d.selfId) {
-      const st = await this.d.port.request<{ state: string; key?: unknown }>(r.coordinator, RESHARE_MSG.status.type, { session: r.session }, { session: r.session });
-      if (st?.state === 'committed' && st.key) {
-        this.d.certifier.apply(keyFromWire(st.key), r.coordinator, 'reshare.commit');
-        return;
-      }
-      if (st?.state === 'aborted' || st?.state === 'unknown') {
-        // 'unknown' with our key still below the generation: no certificate was ever made.
-        if (await this.replication.learnCertified(r.keyId)) return;
-        this.dropPending(r);
-      }
-      return;
-    }
-    // The coordinator is away: another validator may already have the certified generation.
-    await this.replication.learnCertified(r.keyId);
+    await this.gen.sweep(now, (session) => this.incoming.has(session));
   }
 
   stop(): void {
