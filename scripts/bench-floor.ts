@@ -7,7 +7,10 @@
  * machines). A cluster on separate machines could run the parties in parallel; on this 2-core
  * machine with five validators it mostly cannot.
  */
+import { generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import blst from '@chainsafe/blst';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
+import * as ecc from 'tiny-secp256k1';
 import {
   addScalars,
   combineAndVerify,
@@ -167,5 +170,41 @@ export function blsDkgFloor(t: number, n: number): () => void {
       if (groupKey && !Buffer.from(summed[0]!).equals(Buffer.from(groupKey))) throw new Error('bls dkg floor: holders disagree');
       groupKey = summed[0]!;
     }
+  };
+}
+
+/**
+ * Native single-signer floors of the same work as one t-of-n threshold signature (issue 17): t
+ * signatures plus one verification by a native library — libsecp256k1 BIP-340 (tiny-secp256k1)
+ * for frost-secp256k1, OpenSSL Ed25519 (node:crypto) for frost-ed25519, blst for bls-threshold
+ * (t signs, one aggregation, one verify). What no threshold protocol can beat on this machine.
+ */
+export function nativeSignFloor(alg: 'bls-threshold' | 'frost-secp256k1' | 'frost-ed25519', t: number, message: Uint8Array): () => void {
+  const signers = ids(t);
+  if (alg === 'frost-secp256k1') {
+    const sks = signers.map(() => {
+      let k: Uint8Array;
+      do k = new Uint8Array(randomBytes(32));
+      while (!ecc.isPrivate(k));
+      return k;
+    });
+    const xonly = ecc.xOnlyPointFromScalar(sks[0]!)!;
+    return () => {
+      const sigs = sks.map((k) => ecc.signSchnorr(message, k, new Uint8Array(randomBytes(32))));
+      if (!ecc.verifySchnorr(message, xonly, sigs[0]!)) throw new Error('native floor: verify failed');
+    };
+  }
+  if (alg === 'frost-ed25519') {
+    const keys = signers.map(() => generateKeyPairSync('ed25519'));
+    return () => {
+      const sigs = keys.map((k) => nodeSign(null, message, k.privateKey));
+      if (!nodeVerify(null, message, keys[0]!.publicKey, sigs[0]!)) throw new Error('native floor: verify failed');
+    };
+  }
+  const sks = signers.map(() => blst.SecretKey.fromKeygen(new Uint8Array(randomBytes(32))));
+  const pk = blst.aggregatePublicKeys(sks.map((k) => k.toPublicKey()));
+  return () => {
+    const sig = blst.aggregateSignatures(sks.map((k) => k.sign(message)));
+    if (!blst.verify(message, pk, sig)) throw new Error('native floor: verify failed');
   };
 }

@@ -4,7 +4,7 @@
  * and the native single-signer floors of the same work:
  *   - one 3-of-5 signature = 3 commits + 3 signature shares + aggregate (which verifies the
  *     group signature once), for frost-secp256k1 (BIP-340/Taproot) and frost-ed25519;
- *   - floors: libsecp256k1 3 BIP-340 signs + 1 verify (tiny-secp256k1); Ed25519 3 signs + 1
+ *   - floors (bench-floor.ts nativeSignFloor): libsecp256k1 3 BIP-340 signs + 1 verify; Ed25519 3 signs + 1
  *     verify (node:crypto, OpenSSL).
  * The fast path is measured twice: as the cluster runs it when the coordinator is one of the
  * signers (aggregate reuses the group commitment its own signShare computed), and "cold" (memos
@@ -13,10 +13,10 @@
  *
  * Run: npm run build && node dist/scripts/bench-frost-floor.js [--quick]   (~25 s; --quick ~8 s)
  */
-import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import * as ecc from 'tiny-secp256k1';
 import { clearFrostMemos } from '../crypto/frost-fast.js';
+import { nativeSignFloor } from './bench-floor.js';
 import { preprocessNonces, wipeNonces } from '../crypto/frost-preprocess.js';
 import {
   aggregate,
@@ -79,30 +79,6 @@ function nobleSign(alg: Alg, key: ReturnType<typeof dkg>): Uint8Array {
   return s.aggregate(pub, list, message, shares);
 }
 
-function floorSecp(): () => void {
-  const sks = [1, 2, 3].map(() => {
-    let k: Uint8Array;
-    do k = new Uint8Array(randomBytes(32));
-    while (!ecc.isPrivate(k));
-    return k;
-  });
-  const xonly = ecc.xOnlyPointFromScalar(sks[0]!);
-  return () => {
-    const sigs = sks.map((k) => ecc.signSchnorr(message, k, new Uint8Array(randomBytes(32))));
-    if (!ecc.verifySchnorr(message, xonly, sigs[0]!)) throw new Error('floor verify failed');
-  };
-}
-
-function floorEd(): () => void {
-  const keys = [1, 2, 3].map(() => generateKeyPairSync('ed25519'));
-  const sk = keys.map((k) => k.privateKey);
-  const pk = keys[0]!.publicKey;
-  return () => {
-    const sigs = sk.map((k) => nodeSign(null, message, k));
-    if (!nodeVerify(null, message, pk, sigs[0]!)) throw new Error('floor verify failed');
-  };
-}
-
 function stats(xs: number[]): { p50: number; p90: number; n: number } {
   const s = [...xs].sort((a, b) => a - b);
   const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
@@ -124,11 +100,11 @@ function main(): void {
     'secp256k1 noble FROST': { fn: () => nobleSign('frost-secp256k1', keys['frost-secp256k1']), per: quick ? 2 : 4, xs: [] },
     'secp256k1 fast FROST': { fn: () => fastSign('frost-secp256k1', keys['frost-secp256k1'], false), per: 40, xs: [] },
     'secp256k1 fast FROST, cold aggregate': { fn: () => fastSign('frost-secp256k1', keys['frost-secp256k1'], true), per: 40, xs: [] },
-    'secp256k1 floor: libsecp256k1 3 sign + 1 verify': { fn: floorSecp(), per: 40, xs: [] },
+    'secp256k1 floor: libsecp256k1 3 sign + 1 verify': { fn: nativeSignFloor('frost-secp256k1', T, message), per: 40, xs: [] },
     'ed25519 noble FROST': { fn: () => nobleSign('frost-ed25519', keys['frost-ed25519']), per: quick ? 2 : 4, xs: [] },
     'ed25519 fast FROST': { fn: () => fastSign('frost-ed25519', keys['frost-ed25519'], false), per: 40, xs: [] },
     'ed25519 fast FROST, cold aggregate': { fn: () => fastSign('frost-ed25519', keys['frost-ed25519'], true), per: 40, xs: [] },
-    'ed25519 floor: OpenSSL 3 sign + 1 verify': { fn: floorEd(), per: 40, xs: [] },
+    'ed25519 floor: OpenSSL 3 sign + 1 verify': { fn: nativeSignFloor('frost-ed25519', T, message), per: 40, xs: [] },
   };
   // Per-step costs of the fast path (one party's call), and a 16-pair preprocessing batch.
   const steps: Record<string, { fn: () => void; xs: number[] }> = {};
