@@ -30,6 +30,9 @@ export function registerGauges(m: Metrics, d: MethodDeps): void {
   m.gauge('kchain_cluster_members', 'validators in the member list, this one included', () => ({ '': 1 + Object.keys(c.network.status()).length }));
   m.gauge('kchain_cluster_live', 'validators reachable from this one, this one included', () => ({ '': liveIds(d).size }));
   m.counter('kchain_tmldsa_total', 'threshold ML-DSA signing as coordinator: signatures, failures, runs, signer-runs, payload bytes signers sent (signerBytes) and the coordinator sent them (coordinatorBytes)', () => Object.fromEntries(Object.entries(c.mldsa.counters()).map(([k, v]) => [L({ kind: k }), v])));
+  m.gauge('kchain_frost_nonces_ready', 'FROST nonce commitments this validator has pooled as coordinator (RFC 9591 §5.1), over all keys and holders', () => ({ '': c.signing.pool.ready() }));
+  m.gauge('kchain_frost_nonces_held', 'secret FROST nonce pairs this validator holds (memory only) for coordinators it handed their commitments to', () => ({ '': c.signing.held.count() }));
+  m.counter('kchain_frost_signatures_total', 'FROST signatures coordinated here, by path: pooled (one round on pooled commitments) or fresh (two rounds)', () => ({ [L({ path: 'pooled' })]: c.signing.stats.pooled, [L({ path: 'fresh' })]: c.signing.stats.fresh }));
   m.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [L({ kind: k }), v])));
   m.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [L({ peer: id }), s.connected ? 1 : 0])));
   m.gauge('kchain_peer_latency_seconds', 'last measured round trip to each connected peer, in seconds', () =>
