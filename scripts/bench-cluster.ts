@@ -5,7 +5,9 @@
  *   section E; ML-DSA keys by threshold ML-DSA since issue 16: section C). Aim: decrypt p50 ≤ 10 ms.
  * C (issues 4, 16): DKG time (createKey) and thresholdSign for bls-threshold, frost-secp256k1 and
  *   frost-ed25519, when this build has them (ERR_UNSUPPORTED → "not available in this build"), and
- *   threshold ML-DSA 44/65/87 (scripts/bench-mldsa.ts).
+ *   threshold ML-DSA 44/65/87 (scripts/bench-mldsa.ts). FROST rows twice, side by side: with the
+ *   validators' nonce pool (one round online, RFC 9591 §5.1) and with participantIds named, which
+ *   never uses pooled nonces (two rounds: what cluster.frostNonces 0 gives).
  * It also probes whether reshareKey exists (for section D) while the cluster is up.
  */
 import { randomBytes } from 'node:crypto';
@@ -169,6 +171,12 @@ const FLOOR_WHAT: Record<string, string> = {
   'dkg frost-ed25519': `${FROST_DKG_WHAT} (the product's ed25519Frost suite)`,
 };
 
+/** Validator i's FROST signatures as coordinator by path (its kchain_frost_signatures_total). */
+function frostCounts(metricsText: string): { pooled: number; fresh: number } {
+  const get = (k: string) => Number(new RegExp(`^kchain_frost_signatures_total\\{path="${k}"\\} (\\d+)$`, 'm').exec(metricsText)?.[1] ?? 0);
+  return { pooled: get('pooled'), fresh: get('fresh') };
+}
+
 async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<string, LatencyStats>, pq: ReturnType<typeof mldsaFloors>, message: Uint8Array): Promise<{ section: Section; dkg: Availability }> {
   const plans = plansFor(ctx.quick);
   const c = cluster.client(1, 16);
@@ -234,11 +242,21 @@ async function sectionC(ctx: BenchContext, cluster: BenchCluster, floors: Map<st
       if (!verify(alg, unb64(key.publicKey), message, unb64(s.signature)).valid) throw new Error(`${alg} threshold signature does not verify in-process`);
       if (alg === THRESHOLD_ALGORITHMS[0]) notes.push(`thresholdSign participants: ${s.participantIds?.join(', ') ?? '?'} (coordinator = validator 1, all calls sent to it); the first signature of each algorithm is verified in-process (crypto/sign.ts)`);
       ctx.progress(`C: thresholdSign ${alg} over mTLS`);
+      const f0 = frostCounts(await cluster.metrics(1));
       const m = await measureRpc(ctx, cluster, 1, 'kchain.thresholdSign', () => c.call('kchain.thresholdSign', params), signPlan);
       Object.assign(signRow, { rpc: m.rpc, handlerMeanMs: m.handlerMeanMs, load: m.load });
       signRow.aims = [];
       if (Number.isFinite(aim.p50)) signRow.aims.push({ text: `p50 ≤${aim.p50} ms`, met: m.rpc.p50 <= aim.p50 });
       if (aim.perSec) signRow.aims.push({ text: `≥${aim.perSec}/s @16`, met: (m.load?.opsPerSec ?? 0) >= aim.perSec });
+      if (alg !== 'bls-threshold') {
+        // Side by side: the same calls naming the signers, which never use pooled nonces (two rounds).
+        const f1 = frostCounts(await cluster.metrics(1));
+        signRow.op = `thresholdSign ${alg} (nonce pool on)`;
+        notes.push(`${alg}: ${f1.pooled - f0.pooled} of ${f1.pooled - f0.pooled + f1.fresh - f0.fresh} signatures (latency samples + @16 run) were one round on pooled nonces (RFC 9591 §5.1; validators' cluster.frostNonces default)`);
+        ctx.progress(`C: thresholdSign ${alg}, two rounds (no pooled nonces)`);
+        const off = await measureRpc(ctx, cluster, 1, 'kchain.thresholdSign', () => c.call('kchain.thresholdSign', { ...params, participantIds: [1, 2, 3] }), signPlan);
+        rows.push({ op: `  same, nonce pool off (participantIds given: two rounds)`, status: 'ok', rpc: off.rpc, handlerMeanMs: off.handlerMeanMs, load: off.load, inproc: floors.get(`sign ${alg}`) ?? null });
+      }
     } catch (e) {
       signRow.status = isUnsupported(e) ? 'unavailable' : 'error';
       signRow.note = isUnsupported(e) ? 'not available in this build' : errText(e);
