@@ -221,3 +221,23 @@ test('error: a holder bounds what one coordinator gets: ≤ 64 pairs per key (ol
   assert.ok(made <= MINT_BURST + (MINT_PER_SEC * (Date.now() - t0)) / 1000 + 64, `made ${made} pairs`);
   await assert.rejects(node(4).net.request(5, 'tsign.nonces', { keyId: key.id, generation: key.generation + 1, count: 1 }), (e: unknown) => remote(e)?.code === 'ERR_CONFLICT');
 });
+
+test('behavior: cluster.frostNonces 0 turns the pool off: a holder refuses tsign.nonces (ERR_UNSUPPORTED), a coordinator signs in two rounds and pools nothing', async () => {
+  const key = keys['frost-ed25519']!;
+  const d4 = node(4).cluster.deps.defaults;
+  const d5 = node(5).cluster.deps.defaults;
+  d4.frostNonces = 0;
+  d5.frostNonces = 0;
+  try {
+    await assert.rejects(node(4).net.request(5, 'tsign.nonces', { keyId: key.id, generation: key.generation, count: 1 }), (e: unknown) => remote(e)?.code === 'ERR_UNSUPPORTED');
+    const { value: r, sent } = await recording(() => sign(key, msg, 4));
+    assert.equal(r.fromPool, undefined);
+    assert.ok(verifies(key, r.signature));
+    await tick();
+    assert.ok(!sent.some((m) => m.type === 'tsign.nonces' || m.type === 'tsign.pooled'), 'no pool traffic');
+    assert.equal(node(4).cluster.signing.pool.ready(), 0);
+  } finally {
+    d4.frostNonces = POOL;
+    d5.frostNonces = POOL;
+  }
+});
