@@ -6,7 +6,14 @@
  *     followed by per-partial checks that name the culprits.
  *   - frost-*: TWO rounds (RFC 9591 §5). `tsign.commit` to S gets nonce commitments, then
  *     `tsign.share` {commitment list, message} gets signature shares; aggregation verifies once
- *     and, on failure, verifyShare names the culprits.
+ *     and, on failure, verifyShare names the culprits. With preprocessing (RFC 9591 §5.1: each
+ *     signer committed ahead and the coordinator pooled the commitments, node/ceremonies/
+ *     frost-nonce-pool.ts) the first attempt is round two only: `tsign.pooled` {commitment list,
+ *     message} to the t signers whose pooled commitments were picked. Any failure of that attempt
+ *     (a signer that lost its nonces in a restart and refuses with ERR_CONFLICT, one that is down,
+ *     an unattributable aggregate) falls back to the two rounds with fresh commitments; a bad share
+ *     is blamed exactly as in round two. Refusing signers are reported in `stale` (their pooled
+ *     commitments are dead), not excluded.
  * Blame and retry: a signer that sends a bad partial/share is reported in `blame`, excluded, and
  * the session retries with another t from the remaining candidates; a signer that does not answer
  * is excluded the same way without blame. With fewer than t candidates left the session fails
@@ -34,6 +41,7 @@ export const TSIGN_MSG = {
   commit: 'tsign.commit',
   share: 'tsign.share',
   cancel: 'tsign.cancel',
+  pooled: 'tsign.pooled',
 } as const;
 
 export type SignFailure = Failure;
@@ -42,6 +50,8 @@ export type { Blame };
 export interface SignResult {
   signature: Uint8Array;
   participantIds: number[];
+  /** FROST: the signature took one round, on pooled commitments (RFC 9591 §5.1). */
+  fromPool?: boolean;
 }
 
 /** A request of the signing machine; its answer comes back tagged with the attempt number. */
@@ -179,6 +189,11 @@ export function stepBlsSign(s: BlsSignState, ev: SignEvent): SignOutput<BlsSignS
 export interface FrostSignParams extends Common {
   suite: FrostSuiteName;
   pub: WireFrostPublic;
+  /**
+   * RFC 9591 §5.1 preprocessing: one pooled commitment per signer (exactly `threshold` of them, by
+   * signer id). The first attempt then sends round two only.
+   */
+  pooled?: ReadonlyMap<number, WireNonceCommitments>;
 }
 
 export interface FrostSignState extends Base {
@@ -187,6 +202,12 @@ export interface FrostSignState extends Base {
   commitments: Map<number, WireNonceCommitments>;
   shares: Map<number, Uint8Array>;
   failures: Record<string, string>;
+  /** Failure codes of this round (ERR_CONFLICT from a signer that has no such pooled nonce). */
+  codes: Record<string, string>;
+  /** The current attempt signs on pooled commitments. */
+  pooledAttempt: boolean;
+  /** Signers that refused their pooled commitment (lost in a restart, used, dropped). */
+  stale: number[];
 }
 
 function frostAttempt(s: FrostSignState, cancel: number[] = []): SignOutput<FrostSignState> {
@@ -211,6 +232,8 @@ function frostAttempt(s: FrostSignState, cancel: number[] = []): SignOutput<Fros
   s.commitments = new Map();
   s.shares = new Map();
   s.failures = {};
+  s.codes = {};
+  s.pooledAttempt = false;
   const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, signers, evidence: p.evidence };
   return { state: s, send: [...cancels, ...signers.map((to) => ({ to, type: TSIGN_MSG.commit, tag: s.attempt, body }))] };
 }
@@ -227,8 +250,30 @@ export function startFrostSign(params: FrostSignParams): SignOutput<FrostSignSta
     commitments: new Map(),
     shares: new Map(),
     failures: {},
+    codes: {},
+    pooledAttempt: false,
+    stale: [],
   };
+  const pooled = params.pooled;
+  if (pooled && pooled.size === params.threshold && [...pooled].every(([id, c]) => c.id === id && params.candidates.includes(id))) return pooledAttempt(s, pooled);
   return frostAttempt(s);
+}
+
+/** RFC 9591 §5.2 straight away: every signer committed ahead (§5.1), so this attempt is one round. */
+function pooledAttempt(s: FrostSignState, pooled: ReadonlyMap<number, WireNonceCommitments>): SignOutput<FrostSignState> {
+  const p = s.params;
+  s.attempt++;
+  s.round = 'share';
+  s.pooledAttempt = true;
+  s.signers = [...pooled.keys()].sort(sortNum);
+  s.waiting = [...s.signers];
+  s.commitments = new Map(pooled);
+  s.shares = new Map();
+  s.failures = {};
+  s.codes = {};
+  const list = s.signers.map((id) => pooled.get(id)!);
+  const body = { keyId: p.keyId, generation: p.generation, attempt: s.attempt, commitments: list, message: b64(p.message), evidence: p.evidence };
+  return { state: s, send: s.signers.map((to) => ({ to, type: TSIGN_MSG.pooled, tag: s.attempt, body })) };
 }
 
 function parseCommitment(from: number, v: unknown): WireNonceCommitments | undefined {
@@ -241,8 +286,10 @@ export function stepFrostSign(s: FrostSignState, ev: SignEvent): SignOutput<Fros
   if (!accepts(s, ev)) return { state: s, send: [] };
   s.waiting = s.waiting.filter((w) => w !== ev.from);
   const blame: Blame[] = [];
-  if (ev.kind === 'failed') s.failures[ev.from] = ev.reason;
-  else if (s.round === 'commit') {
+  if (ev.kind === 'failed') {
+    s.failures[ev.from] = ev.reason;
+    if (ev.code) s.codes[ev.from] = ev.code;
+  } else if (s.round === 'commit') {
     const c = parseCommitment(ev.from, ev.value);
     if (c) s.commitments.set(ev.from, c);
     else blame.push({ id: ev.from, reason: 'bad-commitment' });
@@ -270,14 +317,25 @@ export function stepFrostSign(s: FrostSignState, ev: SignEvent): SignOutput<Fros
   }
   // Round two complete.
   if (failed.length) {
-    for (const [id, why] of Object.entries(s.failures)) s.excluded[id] = why;
+    for (const [id, why] of Object.entries(s.failures)) {
+      // A pooled commitment its signer refuses (restarted, used, dropped): fall back to fresh
+      // commitments with the same signer, which is live and did nothing wrong.
+      if (s.pooledAttempt && s.codes[id] === 'ERR_CONFLICT') s.stale.push(Number(id));
+      else s.excluded[id] = why;
+    }
     return frostAttempt(s);
   }
   const list = s.signers.map((id) => s.commitments.get(id)!);
   const r = aggregate(p.suite, p.pub, list, p.message, s.shares);
   if (r.ok) {
     s.finished = true;
-    return { state: s, send: [], done: { signature: r.signature, participantIds: [...s.signers] } };
+    return { state: s, send: [], done: { signature: r.signature, participantIds: [...s.signers], ...(s.pooledAttempt ? { fromPool: true } : {}) } };
+  }
+  if (!r.culprits.length && s.pooledAttempt) {
+    // Nobody to blame on pooled commitments (e.g. one a signer handed out was not a valid point):
+    // the ordinary two rounds decide.
+    s.stale.push(...s.signers);
+    return frostAttempt(s);
   }
   if (!r.culprits.length) {
     s.finished = true;

@@ -21,8 +21,11 @@ export interface CeremonyDeps {
   now: () => number;
   /** Every member with its address (for requests that name validators by endpoint). */
   memberAddresses: () => readonly { id: number; address: string }[];
-  /** Used when a request leaves threshold/totalShares at 0; `presignatures`: the ECDSA pool size per key. */
-  defaults: { threshold: number; totalShares: number; presignatures?: number };
+  /**
+   * Used when a request leaves threshold/totalShares at 0; `presignatures`: the ECDSA pool size per
+   * key; `frostNonces`: the FROST nonce pool size per key and holder (frost-nonce-pool.ts).
+   */
+  defaults: { threshold: number; totalShares: number; presignatures?: number; frostNonces?: number };
   /**
    * Test faults (config testFaults): never set in production. `corruptEcdsa` names the threshold-ECDSA
    * messages this validator corrupts: 'ot' (OT extension), 'mul' (multiplication), 'share' (signature share).

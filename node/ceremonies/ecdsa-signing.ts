@@ -51,6 +51,8 @@ interface Held {
   direct: Map<number, unknown>;
   /** The coordinator round expected next (2–4). */
   round: number;
+  /** The point-to-point exchange of this session (exchangeKey). */
+  xkey: string;
 }
 
 /** Presigning sessions open here at once (all coordinators), and per coordinator. */
@@ -66,6 +68,19 @@ const SUSPECT_MS = 10 * 60_000;
  */
 const MAX_COORDINATED = 8;
 
+/** Presigning sessions one coordinator may start here per second (bucket of twice that): each costs OT-extension work. */
+const STARTS_PER_SECOND = 32;
+
+/**
+ * The point-to-point exchange of a presigning session is keyed by everything that defines it — sid,
+ * coordinator and signer set — so a coordinator that hands two signers the same sid with different
+ * signer sets gets their messages refused as "no such session" (the peer is then missing, not
+ * blamed): otherwise a mismatched OT-extension check would make honest signers discard their
+ * pairwise setups with each other (review of issue 15).
+ */
+const exchangeKey = (sid: string, coordinator: number, signers: readonly number[]) => `${sid}|${coordinator}|${signers.join(',')}`;
+const sidOf = (xkey: string) => xkey.slice(0, xkey.indexOf('|'));
+
 const isSid = (x: unknown): x is string => typeof x === 'string' && x.length === 44 && Buffer.from(x, 'base64').length === 32;
 
 export class EcdsaSigning implements Sweepable {
@@ -75,6 +90,8 @@ export class EcdsaSigning implements Sweepable {
   private readonly exchange: DirectExchange;
   private readonly shareCache = new Map<string, Map<number, Uint8Array>>();
   private readonly suspects = new Map<string, number>();
+  /** Presigning starts allowed per coordinator (a token bucket, refilled STARTS_PER_SECOND). */
+  private readonly starts = new Map<number, { tokens: number; at: number }>();
   private running = 0;
   /** Signatures (not pool refills) being coordinated here now. */
   private signing = 0;
@@ -207,12 +224,12 @@ export class EcdsaSigning implements Sweepable {
     const broadcasts = new Map<number, unknown>();
     for (const j of h.signers) if (j !== this.d.selfId && Object.hasOwn(raw, String(j))) broadcasts.set(j, raw[String(j)]);
     // Rounds 1 and 2 also have point-to-point messages: exchanged now, straight between signers.
-    const direct = (b.round as number) <= 3 ? await this.exchange.exchange(sid, (b.round as number) - 1, h.direct, this.d.timeoutMs) : new Map<number, unknown>();
+    const direct = (b.round as number) <= 3 ? await this.exchange.exchange(h.xkey, (b.round as number) - 1, h.direct, this.d.timeoutMs) : new Map<number, unknown>();
     if (this.held.get(sid) !== h) throw new NodeError('ERR_CONFLICT', 'the presigning session was cancelled');
     const r = stepPresign(h.state, { broadcasts, direct });
     if ('failed' in r) {
       this.forget(sid);
-      for (const j of r.failed.discardSetups) this.d.store.dkls.discardSetup(h.keyId, h.generation, j);
+      for (const j of r.failed.discardSetups) this.discardSetup(h, j);
       this.d.log.warn({ keyId: h.keyId, blame: r.failed.blame, discarded: r.failed.discardSetups }, 'presigning: a signer sent a bad message');
       return { failed: r.failed };
     }
@@ -250,6 +267,7 @@ export class EcdsaSigning implements Sweepable {
     if (this.held.has(sid) || this.d.store.dkls.knownSid(key.id, sid)) throw new NodeError('ERR_CONFLICT', 'that presignature id is already in use here');
     const mine = [...this.held.values()].filter((h) => h.coordinator === from).length;
     if (mine >= MAX_PER_COORDINATOR) throw new NodeError('ERR_UNAVAILABLE', `busy: validator ${from} has ${mine} presigning sessions open here`);
+    this.takeStart(from);
     const others = (signers as number[]).filter((j) => j !== self);
     const setups = this.d.store.dkls.getSetups(key.id, key.generation, others);
     const missing = others.filter((j) => !setups.has(j));
@@ -262,17 +280,51 @@ export class EcdsaSigning implements Sweepable {
       wipe(...setups.values());
       throw new NodeError('ERR_SHARE_NOT_FOUND', `no share of ${key.id} generation ${key.generation} here`);
     }
+    // The exchange slot first (it may be full): no OT-extension work for a session that cannot run.
+    const xkey = exchangeKey(sid, from, signers as number[]);
+    try {
+      this.exchange.open(xkey, others, this.d.now() + 6 * (2 * this.d.timeoutMs + 1_000));
+    } catch (e) {
+      wipe(share.share, ...setups.values());
+      throw e;
+    }
     let started;
     try {
       const keyShare = { id: self, share: share.share, publicKey: key.publicKey, publicShares: this.publicShares(key) };
       started = startPresign({ sid: new Uint8Array(Buffer.from(sid, 'base64')), key: keyShare, signers: signers as number[], setups });
+    } catch (e) {
+      this.exchange.close(xkey);
+      throw e;
     } finally {
       wipe(share.share, ...setups.values());
     }
-    if (!('out' in started)) throw new Error('presigning did not start'); // startPresign throws or returns round 1
-    this.exchange.open(sid, others, this.d.now() + 6 * (2 * this.d.timeoutMs + 1_000));
-    this.held.set(sid, { keyId: key.id, generation: key.generation, coordinator: from, signers: signers as number[], state: started.state, direct: this.corrupt(started.out.direct, 'ot', 'u'), round: 2 });
+    if (!('out' in started)) {
+      this.exchange.close(xkey);
+      throw new Error('presigning did not start'); // startPresign throws or returns round 1
+    }
+    this.held.set(sid, { keyId: key.id, generation: key.generation, coordinator: from, signers: signers as number[], state: started.state, direct: this.corrupt(started.out.direct, 'ot', 'u'), round: 2, xkey });
     return { broadcast: started.out.broadcast };
+  }
+
+  /** One presigning start of coordinator `from`, or ERR_UNAVAILABLE when it starts them faster than STARTS_PER_SECOND. */
+  private takeStart(from: number): void {
+    const now = this.d.now();
+    const b = this.starts.get(from) ?? { tokens: 2 * STARTS_PER_SECOND, at: now };
+    b.tokens = Math.min(2 * STARTS_PER_SECOND, b.tokens + ((now - b.at) / 1000) * STARTS_PER_SECOND);
+    b.at = now;
+    if (b.tokens < 1) throw new NodeError('ERR_UNAVAILABLE', `busy: validator ${from} starts presigning sessions faster than ${STARTS_PER_SECOND}/s here`);
+    b.tokens -= 1;
+    this.starts.set(from, b);
+  }
+
+  /**
+   * A pair whose OT-extension check failed: its setup is destroyed, and so is every open session of
+   * the key generation that would still use the decoded copy with that peer (each failed check may
+   * leak a bit of the sender's correlation Δ).
+   */
+  private discardSetup(h: Held, peer: number): void {
+    this.d.store.dkls.discardSetup(h.keyId, h.generation, peer);
+    for (const [sid, o] of this.held) if (o.keyId === h.keyId && o.generation === h.generation && o.signers.includes(peer)) this.forget(sid);
   }
 
   /** X_j = p(j)·G of every holder, from the key's commitments (cached per generation). */
@@ -307,7 +359,7 @@ export class EcdsaSigning implements Sweepable {
     const h = this.held.get(sid);
     if (h) abortPresign(h.state);
     this.held.delete(sid);
-    this.exchange.close(sid);
+    if (h) this.exchange.close(h.xkey);
   }
 
   // ---- signers: the online round -------------------------------------------------------------
@@ -373,7 +425,11 @@ export class EcdsaSigning implements Sweepable {
   // ---- expiry --------------------------------------------------------------------------------
 
   async sweep(now: number): Promise<void> {
-    for (const sid of this.exchange.expired(now)) this.forget(sid);
+    for (const xkey of this.exchange.expired(now)) {
+      const sid = sidOf(xkey);
+      if (this.held.get(sid)?.xkey === xkey) this.forget(sid);
+      else this.exchange.close(xkey);
+    }
     for (const [k, until] of this.suspects) if (until <= now) this.suspects.delete(k);
   }
 

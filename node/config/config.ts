@@ -68,7 +68,7 @@ export interface NodeConfig {
   readonly join: readonly string[];
   /** Where other validators dial this one, as set; null: host:port. */
   readonly advertiseAddress: string | null;
-  readonly cluster: { readonly threshold: number; readonly totalShares: number; readonly presignatures: number };
+  readonly cluster: { readonly threshold: number; readonly totalShares: number; readonly presignatures: number; readonly frostNonces: number };
   /**
    * Fault injection for the project's own tests; off in normal use. KCHAIN_TEST_CORRUPT_PARTIALS=1:
    * send corrupt partial signatures. KCHAIN_TEST_CRASH_AT=point[,point]: kill -9 this process at a
@@ -279,7 +279,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   if (join.length > 0 && advertiseAddress === null && isWildcardHost(host)) {
     c.problem('advertiseAddress', `required with join when host is ${host}: the other validators must know where to dial this one`);
   }
-  const cluster = { threshold: get<number>('cluster.threshold'), totalShares: get<number>('cluster.totalShares'), presignatures: get<number>('cluster.presignatures') };
+  const cluster = { threshold: get<number>('cluster.threshold'), totalShares: get<number>('cluster.totalShares'), presignatures: get<number>('cluster.presignatures'), frostNonces: get<number>('cluster.frostNonces') };
   if (cluster.threshold > cluster.totalShares) c.problem('cluster.threshold', `${cluster.threshold} is greater than cluster.totalShares ${cluster.totalShares}`);
   if (plaintextLoopback && plaintextRole === 'admin' && bearerToken === null && !insecurePlaintextAdmin) {
     c.problem('plaintextRole', 'admin for plain-HTTP callers needs a bearer token (bearerToken or bearerTokenFile); set insecurePlaintextAdmin: true to accept the risk on a development machine');

@@ -63,6 +63,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'cluster.threshold', kind: 'int', min: 1, max: 255, default: 3, doc: 'shares needed to use a key, when createKey gives none' },
   { key: 'cluster.totalShares', kind: 'int', min: 1, max: 255, default: 5, doc: 'shares a key is split into, when createKey gives none (≤ 255)' },
   { key: 'cluster.presignatures', kind: 'int', min: 0, max: 64, default: 8, env: 'KCHAIN_PRESIGNATURES', doc: 'threshold-ECDSA presignatures this validator keeps ready per secp256k1 key it signs with as coordinator (0: presign when signing)' },
+  { key: 'cluster.frostNonces', kind: 'int', min: 0, max: 64, default: 16, env: 'KCHAIN_FROST_NONCES', doc: 'FROST nonce commitments (RFC 9591 §5.1) this validator keeps ready per holder of each FROST key it signs with as coordinator, and the most it hands one coordinator per key as a holder (memory only; 0: off, two rounds per signature)' },
 ];
 
 export function option(key: string): OptionSpec {

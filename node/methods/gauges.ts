@@ -35,6 +35,9 @@ export function registerGauges(m: Metrics, d: MethodDeps): void {
     [L({ presignature: 'pooled' })]: c.ecdsa.stats.pooled,
     [L({ presignature: 'fresh' })]: c.ecdsa.stats.fresh,
   }));
+  m.gauge('kchain_frost_nonces_ready', 'FROST nonce commitments this validator has pooled as coordinator (RFC 9591 §5.1), over all keys and holders', () => ({ '': c.signing.pool.ready() }));
+  m.gauge('kchain_frost_nonces_held', 'secret FROST nonce pairs this validator holds (memory only) for coordinators it handed their commitments to', () => ({ '': c.signing.held.count() }));
+  m.counter('kchain_frost_signatures_total', 'FROST signatures coordinated here, by path: pooled (one round on pooled commitments) or fresh (two rounds)', () => ({ [L({ path: 'pooled' })]: c.signing.stats.pooled, [L({ path: 'fresh' })]: c.signing.stats.fresh }));
   m.counter('kchain_peer_frames_total', 'peer frames sent, received and dropped, by kind', () => Object.fromEntries(Object.entries(c.network.counters()).map(([k, v]) => [L({ kind: k }), v])));
   m.gauge('kchain_peer_connected', 'whether the outgoing connection to each peer is open (1) or not (0)', () => Object.fromEntries(Object.entries(c.network.status()).map(([id, s]) => [L({ peer: id }), s.connected ? 1 : 0])));
   m.gauge('kchain_peer_latency_seconds', 'last measured round trip to each connected peer, in seconds', () =>

@@ -25,6 +25,8 @@ export class Store {
   readonly members: MemberRepo;
   readonly history: HistoryRepo;
   readonly dkls: DklsRepo;
+  /** Told the id of a key whose generation switched or that was deleted (after the commit). */
+  private readonly keyGone: ((keyId: string) => void)[] = [];
 
   private constructor(readonly db: Db) {
     this.keys = new KeyRepo(db);
@@ -54,6 +56,23 @@ export class Store {
     this.db.close();
   }
 
+  /**
+   * Calls `fn` with the id of a key whose generation a certified record switched, or that was
+   * deleted, once that is durable (memory-only state of the old generation, e.g. FROST nonce pools,
+   * is dropped there).
+   */
+  onKeyGenerationGone(fn: (keyId: string) => void): () => void {
+    this.keyGone.push(fn);
+    return () => {
+      const i = this.keyGone.indexOf(fn);
+      if (i >= 0) this.keyGone.splice(i, 1);
+    };
+  }
+
+  private keyGoneNow(id: string): void {
+    for (const fn of this.keyGone) fn(id);
+  }
+
   /** Appends to the audit chain (a shorthand every module uses). */
   record(e: AuditEntry, now: number): void {
     this.audit.append(e, new Date(now));
@@ -81,6 +100,7 @@ export class Store {
       return this.secrets.shredAllBut(rec.id, keep);
     });
     this.db.checkpoint();
+    this.keyGoneNow(rec.id);
     return n;
   }
 
@@ -98,6 +118,7 @@ export class Store {
       return shares;
     });
     this.db.checkpoint();
+    this.keyGoneNow(id);
     return { deletedShares: n };
   }
 

@@ -54,7 +54,7 @@ export interface Faults {
 
 const FAKE_PEM = (id: number) => `-----validator-${id}-----`;
 
-export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsigned?: boolean; defaults?: { threshold: number; totalShares: number; presignatures?: number } } = {}): Promise<CeremonyCluster> {
+export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsigned?: boolean; defaults?: { threshold: number; totalShares: number; presignatures?: number; frostNonces?: number } } = {}): Promise<CeremonyCluster> {
   const root = mkdtempSync(join(tmpdir(), 'kchain-cer-'));
   const ca = await createCa({ commonName: 'ceremony test CA' });
   const caCert = new X509Certificate(ca.certPem);
@@ -102,7 +102,7 @@ export async function ceremonyCluster(ids: readonly number[], opts: { acceptUnsi
         timeoutMs: 2_000,
         now: Date.now,
         memberAddresses: () => membership.addresses(),
-        defaults: { presignatures: 0, ...(opts.defaults ?? { threshold: 3, totalShares: ids.length }) },
+        defaults: { presignatures: 0, frostNonces: 0, ...(opts.defaults ?? { threshold: 3, totalShares: ids.length }) },
         faults: { corruptPartials: faults.corruptPartials ?? false, crashAt: faults.crashAt ?? [], corruptEcdsa: faults.corruptEcdsa ?? [], ...(faults.mldsaFault ? { mldsaFault: faults.mldsaFault } : {}) },
       },
       net,

@@ -204,3 +204,68 @@ test('error: ERR_NOT_ENOUGH_VALIDATORS for FROST when blamed and down signers le
   assert.deepEqual(r.out.error?.validators, [1, 2, 5]);
   assert.deepEqual(r.blame.map((b) => b.id).sort(), [1, 5]);
 });
+
+// ---- FROST with preprocessed nonces (RFC 9591 §5.1) -----------------------------------------
+
+/**
+ * Signers 1–3 committed ahead; `lost` signers refuse their pooled commitment (ERR_CONFLICT, as after
+ * a restart), `corrupt` ones send a wrong share, `down` ones do not answer round two.
+ */
+function pooledRun(behaviour: Record<number, 'lost' | 'corrupt' | 'down'>, alg: 'frost-secp256k1' | 'frost-ed25519' = 'frost-secp256k1') {
+  const ceremony = runCeremony(alg);
+  const suite = alg as FrostSuiteName;
+  const pub = (ceremony.done!.publicData as { public: WireFrostPublic }).public;
+  const pre = new Map([1, 2, 3].map((id) => [id, commit(suite, id, ceremony.shares.get(id)!)] as const));
+  const nonces = new Map<string, FrostNonces>();
+  const pooled = new Map([...pre].map(([id, c]) => [id, c.commitments] as const));
+  const start = startFrostSign({ keyId: 'k', generation: 1, evidence: EV, message: msg, threshold: 3, candidates: IDS, suite, pub, pooled });
+  const run = drive(start, stepFrostSign, (r) => {
+    const share = ceremony.shares.get(r.to)!;
+    if (r.type === TSIGN_MSG.commit) {
+      const c = commit(suite, r.to, share);
+      nonces.set(`${r.to}:${r.tag}`, c.nonces);
+      return { kind: 'reply', from: r.to, tag: r.tag, value: { commitments: c.commitments } };
+    }
+    const how = r.type === TSIGN_MSG.pooled ? behaviour[r.to] : undefined;
+    if (how === 'lost') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'no such commitment', code: 'ERR_CONFLICT' };
+    if (how === 'down') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'timed out', code: 'ERR_TIMEOUT' };
+    const b = r.body as { commitments: WireNonceCommitments[]; message: string };
+    const n = r.type === TSIGN_MSG.pooled ? pre.get(r.to)!.nonces : nonces.get(`${r.to}:${r.tag}`)!;
+    let s = signShare(suite, r.to, share, pub, n, b.commitments, new Uint8Array(Buffer.from(b.message, 'base64')));
+    if (how === 'corrupt') s = corruptScalar(suite, s);
+    return { kind: 'reply', from: r.to, tag: r.tag, value: { share: Buffer.from(s).toString('base64') } };
+  });
+  return { ...run, pk: ceremony.done!.groupPublicKey };
+}
+
+for (const alg of ['frost-secp256k1', 'frost-ed25519'] as const) {
+  test(`behavior: ${alg} with pooled commitments signs in ONE round (t requests of tsign.pooled); the signature verifies`, () => {
+    const r = pooledRun({}, alg);
+    assert.ok(r.out.done, r.out.error?.message);
+    assert.equal(r.out.done.fromPool, true);
+    assert.deepEqual(r.out.done.participantIds, [1, 2, 3]);
+    assert.deepEqual(r.requests.map((q) => q.type), [TSIGN_MSG.pooled, TSIGN_MSG.pooled, TSIGN_MSG.pooled]);
+    assert.deepEqual(verify(alg, r.pk, msg, r.out.done.signature), { valid: true });
+  });
+}
+
+test('behavior: a signer that lost its pooled nonce (ERR_CONFLICT) makes the signature fall back to two fresh rounds with the same signers; it is reported stale, not excluded', () => {
+  const r = pooledRun({ 2: 'lost' });
+  assert.ok(r.out.done, r.out.error?.message);
+  assert.equal(r.out.done.fromPool, undefined);
+  assert.deepEqual(r.out.done.participantIds, [1, 2, 3]);
+  assert.deepEqual(r.out.state.stale, [2]);
+  assert.deepEqual(r.blame, []);
+  assert.deepEqual(r.requests.map((q) => q.type), [...Array(3).fill(TSIGN_MSG.pooled), ...Array(3).fill(TSIGN_MSG.commit), ...Array(3).fill(TSIGN_MSG.share)]);
+  assert.equal(verify('frost-secp256k1', r.pk, msg, r.out.done.signature).valid, true);
+});
+
+test('behavior: on pooled commitments a signer that does not answer is excluded and a corrupt share is blamed, as in round two', () => {
+  const down = pooledRun({ 1: 'down' });
+  assert.deepEqual(down.out.done?.participantIds, [2, 3, 4]);
+  assert.deepEqual(down.blame, []);
+  const bad = pooledRun({ 3: 'corrupt' });
+  assert.deepEqual(bad.blame, [{ id: 3, reason: 'bad-share' }]);
+  assert.deepEqual(bad.out.done?.participantIds, [1, 2, 4]);
+  assert.equal(verify('frost-secp256k1', bad.pk, msg, bad.out.done!.signature).valid, true);
+});

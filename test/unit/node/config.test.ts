@@ -47,7 +47,7 @@ test('behavior: defaults for a minimal YAML file, paths resolved against the fil
   assert.equal(config.kdf, 'argon2id');
   assert.deepEqual(config.log, { level: 'info', file: null });
   assert.deepEqual(config.peers, []);
-  assert.deepEqual(config.cluster, { threshold: 3, totalShares: 5, presignatures: 8 });
+  assert.deepEqual(config.cluster, { threshold: 3, totalShares: 5, presignatures: 8, frostNonces: 16 });
   assert.deepEqual(warnings.length, 1);
   assert.match(warnings[0]!, /password provider 'env'.*development only/);
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.limits) && Object.isFrozen(config.peers));
@@ -86,7 +86,7 @@ test('behavior: a full JSON file is read as written', async () => {
   assert.deepEqual(config.password, { provider: 'file', path: join(d, 'pw') });
   assert.equal(config.log.file, join(d, 'logs', 'node.log'));
   assert.deepEqual(config.peers, obj.peers);
-  assert.deepEqual(config.cluster, { threshold: 2, totalShares: 3, presignatures: 8 });
+  assert.deepEqual(config.cluster, { threshold: 2, totalShares: 3, presignatures: 8, frostNonces: 16 });
   assert.equal(config.kdf, 'scrypt');
   assert.deepEqual(warnings.length, 1);
   assert.match(warnings[0]!, /plaintextLoopback is on.*'admin' with a bearer token/);

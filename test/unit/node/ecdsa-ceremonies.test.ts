@@ -269,3 +269,42 @@ test('error: an ed25519 key dealt as seed chunks by an earlier release is refuse
   const ev = c.evidence('kchain.sign', { keyId: rec.id, message: b64(msg) }, { role: 'client', aud: 1 });
   await assert.rejects(node(1).net.request(2, 'share.get', { keyId: rec.id, generation: 1, evidence: ev }, { session: 'old-ed' }), /never leave/);
 });
+
+test('attack: a coordinator that hands signers one presignature id with different signer sets cannot make honest holders discard their pairwise setups', async () => {
+  const key = await dkg(1, 'ec-split-view', 'secp256k1');
+  const sid = Buffer.alloc(32, 0x5a).toString('base64');
+  const base = { keyId: key.id, generation: key.generation, sid, round: 1 };
+  // Validator 3 (a member; here not even a signer) coordinates: 1 and 2 see signers [1,2,4], 4 sees [1,2,4,5].
+  const views: [number, number[]][] = [[1, [1, 2, 4]], [2, [1, 2, 4]], [4, [1, 2, 4, 5]], [5, [1, 2, 4, 5]]];
+  const r1 = new Map<number, unknown>();
+  for (const [to, signers] of views) r1.set(to, (await node(3).net.request<{ broadcast: unknown }>(to, 'ecdsa.presign', { ...base, signers }, { session: 'split' })).broadcast);
+  const broadcasts = Object.fromEntries([...r1].map(([id, b]) => [String(id), b]));
+  // Round 2 for everyone: each signer exchanges its OT-extension messages directly with its peers.
+  const r2 = await Promise.allSettled(views.map(([to]) => node(3).net.request<{ failed?: { blame: { id: number; reason: string }[] } }>(to, 'ecdsa.presign', { keyId: key.id, generation: key.generation, sid, round: 2, broadcasts }, { session: 'split' })));
+  for (const r of r2) {
+    const reasons = r.status === 'fulfilled' ? (r.value.failed?.blame ?? []).map((b) => b.reason) : [];
+    assert.ok(!reasons.includes('ot-consistency'), `no holder blames an honest peer's OT check: ${JSON.stringify(reasons)}`);
+  }
+  for (const [id] of views) assert.equal(node(id).store.dkls.setupPeers(key.id, key.generation).length, 4, `validator ${id} kept every pairwise setup`);
+  const r = await sign(1, key);
+  assert.ok(ecdsaValid(key.publicKey, msg, r.signature), 'the key still signs');
+});
+
+test('attack: a coordinator that starts and cancels presigning sessions in a loop is throttled before any OT-extension work', async () => {
+  const key = await dkg(2, 'ec-start-flood', 'secp256k1');
+  let refused = 0;
+  for (let i = 0; i < 200 && !refused; i++) {
+    const sid = Buffer.alloc(32, 0).fill(i + 1, 0, 1).fill(7, 1).toString('base64');
+    try {
+      await node(3).net.request(1, 'ecdsa.presign', { keyId: key.id, generation: key.generation, sid, signers: [1, 3, 4], round: 1 }, { session: `flood-${i}` });
+      await node(3).net.request(1, 'ecdsa.cancel', { sid }, { session: `flood-${i}` });
+    } catch (e) {
+      assert.match(String((e as Error).message), /faster than \d+\/s/);
+      refused = i;
+    }
+  }
+  assert.ok(refused >= 32 && refused <= 80, `validator 1 refused the flood after its burst (at start ${refused})`);
+  // Another coordinator is not affected.
+  const r = await sign(2, key);
+  assert.ok(ecdsaValid(key.publicKey, msg, r.signature));
+});
