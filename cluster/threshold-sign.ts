@@ -31,6 +31,7 @@ import type { Blame, Failure, Machine, MachineEvent, Outgoing, Step } from './dr
 import type { EvidenceWire } from './evidence.js';
 import {
   aggregate,
+  validCommitments,
   type FrostSuiteName,
   type WireFrostPublic,
   type WireNonceCommitments,
@@ -290,8 +291,10 @@ export function stepFrostSign(s: FrostSignState, ev: SignEvent): SignOutput<Fros
     s.failures[ev.from] = ev.reason;
     if (ev.code) s.codes[ev.from] = ev.code;
   } else if (s.round === 'commit') {
+    // Each point checked on arrival (§3.1): a signer handing out garbage is named here, not the
+    // honest signers that would then refuse to sign over it.
     const c = parseCommitment(ev.from, ev.value);
-    if (c) s.commitments.set(ev.from, c);
+    if (c && validCommitments(s.params.suite, c)) s.commitments.set(ev.from, c);
     else blame.push({ id: ev.from, reason: 'bad-commitment' });
   } else {
     const raw = (ev.value as { share?: unknown } | null)?.share;

@@ -31,7 +31,7 @@ import { schnorr_FROST, secp256k1, secp256k1_FROST } from '@noble/curves/secp256
 import { createFROST } from '@noble/curves/abstract/frost.js';
 import type { DKG_Round1, DKG_Round2, DKG_Secret, FROST, FrostPublic } from '@noble/curves/abstract/frost.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { randomBytes, toPlain, wipe } from './bytes.js';
+import { randomBytes, toB64, toPlain, wipe } from './bytes.js';
 import { CryptoError } from './errors.js';
 import * as fast from './frost-fast.js';
 import type { FastCommitment, FastPublic, FrostNonces } from './frost-fast.js';
@@ -408,6 +408,29 @@ export function signShare(
   return guard('cannot sign: the commitment list does not match this signer or its nonces were used', () =>
     fast.signShare(suite, id, share, p, nonces, list, message),
   );
+}
+
+/**
+ * Whether a signer's published nonce commitments are two valid group elements in their canonical
+ * encoding (RFC 9591 §3.1 DeserializeElement: on the curve, not the identity, in the prime-order
+ * subgroup; compressed for secp256k1, §6.5). A coordinator checks this when it receives them, so a
+ * signer that hands out garbage is named instead of the honest signers that would refuse to sign
+ * over it.
+ */
+export function validCommitments(suite: FrostSuiteName, c: WireNonceCommitments): boolean {
+  const g = fast.GROUPS[suite];
+  const ok = (v: unknown): boolean => {
+    if (typeof v !== 'string') return false;
+    const b = new Uint8Array(Buffer.from(v, 'base64'));
+    if (b.length !== g.elementBytes || toB64(b) !== v) return false;
+    try {
+      g.parse(b);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return ok(c?.hiding) && ok(c?.binding);
 }
 
 /** Checks one signer's share (RFC 9591 §5.4); false for anything malformed. */

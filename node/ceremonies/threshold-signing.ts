@@ -19,7 +19,7 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { concatBytes, randomBytes, toB64, wipe } from '../../crypto/bytes.js';
 import { partialSign } from '../../crypto/bls-threshold.js';
-import { commit as frostCommit, corruptScalar, dropNonces, frostSuiteOf, signShare as frostSignShare, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
+import { commit as frostCommit, corruptScalar, dropNonces, frostSuiteOf, signShare as frostSignShare, validCommitments, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
 import { MAX_PREPROCESS } from '../../crypto/frost-preprocess.js';
 import type { BlsPublicData, FrostPublicData } from '../../cluster/dkg.js';
 import { drive, type Blame } from '../../cluster/drive.js';
@@ -77,7 +77,11 @@ export class ThresholdSigning implements Sweepable {
     this.held = new HeldNonces(d.now);
     this.pool = new CommitmentPool(d, async (key, holder, count) => {
       const r = await d.port.request<{ commitments?: unknown }>(holder, TSIGN_MSG.nonces.type, { keyId: key.id, generation: key.generation, count }, { session: `tnonce:${key.id}` });
-      return Array.isArray(r?.commitments) ? r.commitments.filter((c): c is WireNonceCommitments => wellFormed(c, holder)) : [];
+      const got = Array.isArray(r?.commitments) ? r.commitments.filter((c): c is WireNonceCommitments => wellFormed(c, holder)) : [];
+      // Points checked before pooling (§3.1), so a holder's garbage never reaches honest signers.
+      const valid = got.filter((c) => validCommitments(suiteOf(key), c));
+      if (valid.length < got.length) this.blame(key.id, { id: holder, reason: 'bad-commitment' });
+      return valid.length < got.length ? [] : valid;
     });
     // A new generation or a delete: the old generation's nonces and commitments go on both sides.
     this.unwatch = d.store.onKeyGenerationGone((keyId) => {
@@ -159,7 +163,8 @@ export class ThresholdSigning implements Sweepable {
 
   private blame(keyId: string, b: Blame): void {
     this.d.log.warn({ keyId, peer: b.id, reason: b.reason }, 'blame: validator sent an invalid threshold signature part; excluded');
-    this.d.store.record({ actor: `validator:${b.id}`, action: 'blame', keyId, outcome: b.reason === 'bad-partial' ? 'bad-partial' : 'bad-share' }, this.d.now());
+    const outcome = b.reason === 'bad-partial' || b.reason === 'bad-commitment' ? b.reason : 'bad-share';
+    this.d.store.record({ actor: `validator:${b.id}`, action: 'blame', keyId, outcome }, this.d.now());
   }
 
   // ---- signers -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ const IDS = [1, 2, 3, 4, 5];
 const EV = { v: 1 as const, method: 'kchain.thresholdSign', params: { keyId: 'k' }, vouch: { caller: 'admin:test', role: 'admin' as const, ts: 0, nonce: '0'.repeat(32) } };
 const msg = utf8('threshold-sign state machine');
 
-type Behaviour = 'honest' | 'corrupt' | 'down' | 'garbage';
+type Behaviour = 'honest' | 'corrupt' | 'down' | 'garbage' | 'bad-point';
 
 interface Run<S> {
   out: SignOutput<S>;
@@ -154,6 +154,9 @@ function frostRun(alg: 'frost-secp256k1' | 'frost-ed25519', behaviour: Record<nu
     if (r.type === TSIGN_MSG.commit) {
       const c = commit(suite, r.to, share);
       nonces.set(`${r.to}:${r.tag}`, c.nonces);
+      // Well-formed base64 of the right length that is not a group element (prefix 0x05 is no SEC1 encoding; y = 2^255 − 1 is not canonical on Ed25519).
+      const notPoint = Buffer.from(alg === 'frost-secp256k1' ? [5, ...new Array(32).fill(1)] : new Array(32).fill(0xff)).toString('base64');
+      if (how === 'bad-point') return { kind: 'reply', from: r.to, tag: r.tag, value: { commitments: { ...c.commitments, binding: notPoint } } };
       return { kind: 'reply', from: r.to, tag: r.tag, value: { commitments: c.commitments } };
     }
     if (how === 'down-in-round2') return { kind: 'failed', from: r.to, tag: r.tag, reason: 'timed out' };
@@ -182,6 +185,17 @@ for (const alg of ['frost-secp256k1', 'frost-ed25519'] as const) {
     assert.deepEqual(r.blame, [{ id: 3, reason: 'bad-share' }]);
     assert.deepEqual(r.out.done.participantIds, [1, 2, 4]);
     assert.equal(verify(alg, r.pk, msg, r.out.done.signature).valid, true);
+  });
+}
+
+for (const alg of ['frost-secp256k1', 'frost-ed25519'] as const) {
+  test(`attack: ${alg}: a signer that hands out a nonce commitment that is not a group element is blamed (bad-commitment) at once, and the honest signers are not excluded`, () => {
+    const r = frostRun(alg, { 2: 'bad-point' });
+    assert.ok(r.out.done, r.out.error?.message);
+    assert.deepEqual(r.blame, [{ id: 2, reason: 'bad-commitment' }]);
+    assert.deepEqual(r.out.done.participantIds, [1, 3, 4]);
+    assert.equal(verify(alg, r.pk, msg, r.out.done.signature).valid, true);
+    assert.ok(!r.requests.some((q) => q.type === TSIGN_MSG.share && (q.body as { commitments: WireNonceCommitments[] }).commitments.some((c) => c.id === 2)), 'no share round ever carried the bad commitment');
   });
 }
 
