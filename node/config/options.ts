@@ -4,6 +4,7 @@
  * checks options from this table, `kchain node --help` and the README print it, and a test keeps the
  * README's table equal to it.
  */
+import { availableParallelism } from 'node:os';
 
 export type OptionKind = 'int' | 'string' | 'bool' | 'enum' | 'path' | 'list' | 'custom';
 
@@ -63,6 +64,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'cluster.threshold', kind: 'int', min: 1, max: 255, default: 3, doc: 'shares needed to use a key, when createKey gives none' },
   { key: 'cluster.totalShares', kind: 'int', min: 1, max: 255, default: 5, doc: 'shares a key is split into, when createKey gives none (≤ 255)' },
   { key: 'cluster.presignatures', kind: 'int', min: 0, max: 64, default: 8, env: 'KCHAIN_PRESIGNATURES', doc: 'threshold-ECDSA presignatures this validator keeps ready per secp256k1 key it signs with as coordinator (0: presign when signing)' },
+  { key: 'workers.threads', kind: 'int', min: 0, max: 256, default: () => availableParallelism(), defaultDoc: 'os.availableParallelism()', env: 'KCHAIN_WORKER_THREADS', doc: 'worker threads for CPU-heavy crypto (ML-KEM, ML-DSA, secp256k1, BLS); 0 or 1 runs all crypto on the main thread' },
+  { key: 'workers.idleTimeoutMs', kind: 'int', min: 0, max: 3_600_000, default: 10_000, doc: 'a crypto worker thread exits after this long without work (threads start again on demand)' },
 ];
 
 export function option(key: string): OptionSpec {
