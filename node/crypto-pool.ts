@@ -6,7 +6,9 @@
  *
  * - threads 0 or 1: everything inline (on one core a hop only adds cost). Default: one thread per
  *   core (os.availableParallelism()); threads start on demand and exit after idleTimeoutMs idle,
- *   so a 5-validator local cluster on one machine keeps no idle threads around.
+ *   so a 5-validator local cluster on one machine keeps no idle threads around. A thread takes
+ *   100–400 ms to start and load crypto/ here, so while none is up, run() answers
+ *   inline and starts one in the background; the first burst after an idle spell is not stalled.
  * - Errors: a CryptoError in the worker is rethrown here with its code (the client sees the same
  *   error as inline); a worker that dies (crash, out of memory) fails only its own request, with
  *   ERR_UNAVAILABLE, and piscina starts a fresh thread; the validator keeps running.
@@ -48,23 +50,68 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 const WORKER_ENTRY = new URL('./crypto-worker.js', import.meta.url).href;
 
 export class CryptoPool implements CryptoRunner {
-  private readonly piscina: Piscina | null;
+  /** The current piscina pool, made on demand; null when inline, or idle (retired). */
+  private piscina: Piscina | null = null;
   private closed = false;
+  /** A worker thread is up (a warm-up task came back) and none has exited since all did. */
+  private ready = false;
+  private warming: Promise<void> | null = null;
+  private inFlight = 0;
+  private reaper: NodeJS.Timeout | null = null;
+  /** Retired pools still shutting down (close() waits for them). */
+  private retiring = new Set<Promise<void>>();
+  /** Tasks completed by retired pools (stats). */
+  private completedBefore = 0;
 
   private constructor(
     readonly threads: number,
     private readonly log: Pick<Logger, 'error' | 'warn'> | undefined,
-    idleTimeoutMs: number,
-    filename: string,
-  ) {
-    if (threads < 2) {
-      this.piscina = null;
-      return;
-    }
-    this.piscina = new Piscina({ filename, minThreads: 0, maxThreads: threads, idleTimeout: idleTimeoutMs, concurrentTasksPerWorker: 1, recordTiming: false });
+    private readonly idleTimeoutMs: number,
+    private readonly filename: string,
+  ) {}
+
+  /** The piscina pool, made when first needed after start or after an idle retirement. */
+  private pool(): Piscina {
+    if (this.piscina) return this.piscina;
+    const p = new Piscina({ filename: this.filename, minThreads: 0, maxThreads: this.threads, idleTimeout: this.idleTimeoutMs, concurrentTasksPerWorker: 1, recordTiming: false });
     // A worker that fails outside a task must not become an unhandled 'error' event (which would
     // end the process); a task's own failure reaches its caller through run().
-    this.piscina.on('error', (e: unknown) => this.log?.error({ err: e }, 'crypto worker thread failed'));
+    p.on('error', (e: unknown) => this.log?.error({ err: e }, 'crypto worker thread failed'));
+    p.on('workerDestroy', () => {
+      if (this.piscina === p && p.threads.length === 0) this.ready = false; // every thread is gone: cold again
+    });
+    this.piscina = p;
+    return p;
+  }
+
+  /** One task on the pool, counted so that an idle pool can be retired. */
+  private async submit(req: WorkerRequest, transferList: ArrayBuffer[]): Promise<unknown> {
+    const p = this.pool();
+    this.inFlight++;
+    if (this.reaper) clearTimeout(this.reaper);
+    this.reaper = null;
+    try {
+      return await p.run(req, { transferList });
+    } finally {
+      if (--this.inFlight === 0 && !this.closed) this.reaper = setTimeout(() => this.retire(), this.idleTimeoutMs).unref();
+    }
+  }
+
+  /**
+   * After idleTimeoutMs without a task the whole pool is closed, every thread with it. piscina's
+   * own idleTimeout shrinks a busy pool thread by thread, but a thread that became ready after
+   * the queue drained was seen to stay forever (piscina 5.3.2); this does not depend on that.
+   */
+  private retire(): void {
+    this.reaper = null;
+    const p = this.piscina;
+    if (!p || this.inFlight > 0 || this.closed) return;
+    this.piscina = null;
+    this.ready = false;
+    this.completedBefore += p.completed;
+    const done = p.close().catch(() => {});
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
   }
 
   static create(opts: CryptoPoolOptions = {}): CryptoPool {
@@ -80,19 +127,40 @@ export class CryptoPool implements CryptoRunner {
 
   /** True when tasks may run on worker threads. */
   get pooled(): boolean {
-    return this.piscina !== null;
+    return this.threads >= 2;
   }
 
   /** Threads running now, tasks completed on them, tasks waiting for a thread (metrics, tests). */
   stats(): { threads: number; completed: number; queued: number } {
     const p = this.piscina;
-    return p ? { threads: p.threads.length, completed: p.completed, queued: p.queueSize } : { threads: 0, completed: 0, queued: 0 };
+    return p ? { threads: p.threads.length, completed: this.completedBefore + p.completed, queued: p.queueSize } : { threads: 0, completed: this.completedBefore, queued: 0 };
   }
 
   /** Runs the task where it pays: a worker when the pool has threads and the task's `offload` agrees. */
   run<K extends CryptoTaskName>(name: K, ...args: TaskArgs<K>): Promise<TaskResult<K>> {
     const offload = CRYPTO_TASKS[name].offload as (...a: TaskArgs<K>) => boolean;
-    return this.piscina && offload(...args) ? this.runInWorker(name, ...args) : this.runInline(name, ...args);
+    if (!this.pooled || !offload(...args)) return this.runInline(name, ...args);
+    if (this.ready) return this.runInWorker(name, ...args);
+    void this.warm();
+    return this.runInline(name, ...args);
+  }
+
+  /** Starts a worker thread if none is up; resolves when one answered (or the pool is inline or closed). */
+  warm(): Promise<void> {
+    if (!this.pooled || this.ready || this.closed) return Promise.resolve();
+    this.warming ??= this.submit({ task: 'echo', args: [new Uint8Array(0)] }, [])
+      .then(
+        () => {
+          this.ready = !this.closed;
+        },
+        (e: unknown) => {
+          if (!this.closed) this.log?.warn({ err: e }, 'a crypto worker thread did not start; crypto stays inline until one does');
+        },
+      )
+      .finally(() => {
+        this.warming = null;
+      });
+    return this.warming;
   }
 
   /** Runs the task in this thread. */
@@ -104,7 +172,7 @@ export class CryptoPool implements CryptoRunner {
   /** Runs the task on a worker thread whatever its `offload` says (bench, tests). */
   async runInWorker<K extends CryptoTaskName>(name: K, ...args: TaskArgs<K>): Promise<TaskResult<K>> {
     if (this.closed) throw closedError();
-    if (!this.piscina) throw new NodeError('ERR_UNAVAILABLE', 'this validator runs crypto inline (workers.threads is 0 or 1)');
+    if (!this.pooled) throw new NodeError('ERR_UNAVAILABLE', 'this validator runs crypto inline (workers.threads is 0 or 1)');
     const spec = CRYPTO_TASKS[name];
     const transferList: ArrayBuffer[] = [];
     const moved: Uint8Array[] = [];
@@ -117,7 +185,7 @@ export class CryptoPool implements CryptoRunner {
     });
     let reply: WorkerReply;
     try {
-      reply = (await this.piscina.run({ task: name, args: sent } satisfies WorkerRequest, { transferList })) as WorkerReply;
+      reply = (await this.submit({ task: name, args: sent }, transferList)) as WorkerReply;
     } catch (e) {
       wipe(...moved); // a no-op once transferred; zeroes the copies if the post itself failed
       if (this.closed) throw closedError();
@@ -136,7 +204,11 @@ export class CryptoPool implements CryptoRunner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.piscina?.close();
+    if (this.reaper) clearTimeout(this.reaper);
+    this.reaper = null;
+    const p = this.piscina;
+    this.piscina = null;
+    await Promise.all([p?.close(), ...this.retiring]);
   }
 }
 

@@ -126,19 +126,37 @@ test('behavior: inline mode (threads 0 or 1) runs every task in this thread and 
 test('behavior: run() keeps Ed25519 verify on the main thread and sends signing, ML-KEM, and the other verifies to a worker', async () => {
   const p = CryptoPool.create({ threads: 2 });
   try {
+    await p.warm();
+    const base = p.stats().completed;
     const ed = generateKey('ed25519');
     await p.run('verify', 'ed25519', ed.publicKey, msg, sign('ed25519', ed.secret, msg));
-    assert.equal(p.stats().completed, 0, 'ed25519 verify ran inline');
+    assert.equal(p.stats().completed, base, 'ed25519 verify ran inline');
     const kem = generateKey('ml-kem-768');
     await p.run('hybridEncrypt', 'ml-kem-768', kem.publicKey, msg);
     await p.run('sign', 'ed25519', ed.secret, msg);
     await p.run('sign', 'secp256k1', generateKey('secp256k1').secret, msg);
     await p.run('sign', 'bls12-381', generateKey('bls12-381').secret, msg);
     await p.run('sign', 'ml-dsa-44', generateKey('ml-dsa-44').secret, msg);
-    assert.equal(p.stats().completed, 5);
+    assert.equal(p.stats().completed, base + 5);
     const sig = new Uint8Array(64);
   assert.equal(CRYPTO_TASKS.verify.offload('frost-ed25519', ed.publicKey, msg, sig), false);
   assert.equal(CRYPTO_TASKS.verify.offload('frost-secp256k1', ed.publicKey, msg, sig), true);
+  } finally {
+    await p.close();
+  }
+});
+
+test('behavior: while no worker thread is up, run() answers inline and starts one in the background; then tasks go to it', async () => {
+  const p = CryptoPool.create({ threads: 2 });
+  try {
+    const k = generateKey('secp256k1');
+    assert.deepEqual(await p.run('sign', 'secp256k1', k.secret, msg), sign('secp256k1', k.secret, msg));
+    assert.equal(p.stats().completed, 0, 'the first call did not wait for a thread to start');
+    await p.warm();
+    const base = p.stats().completed;
+    assert.ok(base >= 1 && p.stats().threads >= 1, 'a thread is up');
+    await p.run('sign', 'secp256k1', k.secret, msg);
+    assert.equal(p.stats().completed, base + 1, 'the next call ran on it');
   } finally {
     await p.close();
   }
@@ -152,6 +170,9 @@ test('behavior: idle threads exit after idleTimeoutMs, and start again on demand
     const deadline = Date.now() + 5000;
     while (p.stats().threads > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(p.stats().threads, 0, 'no idle thread left');
+    const before = p.stats().completed;
+    await p.run('sign', 'bls12-381', generateKey('bls12-381').secret, msg);
+    assert.equal(p.stats().completed, before, 'cold again: run() answered inline');
     assert.deepEqual(await p.runInWorker('echo', msg), msg);
   } finally {
     await p.close();
