@@ -101,7 +101,7 @@ export async function runWorkers(ctx: BenchContext, root: string, portFrom: numb
       const samples: Record<Mode, number[]> = { off: [], on: [] };
       const serial: Record<Mode, number[]> = { off: [], on: [] };
       const loads: Record<Mode, ThroughputResult[]> = { off: [], on: [] };
-      const cpu: Record<Mode, { main: number[]; all: number[] }> = { off: { main: [], all: [] }, on: { main: [], all: [] } };
+      const cpu: Record<Mode, { main: number[]; all: number[]; client: number[] }> = { off: { main: [], all: [], client: [] }, on: { main: [], all: [], client: [] } };
       for (let r = 0; r < rounds; r++) {
         // Alternate which mode goes first, so a slow spell on the machine hits both alike.
         for (const m of r % 2 === 0 ? MODES : [...MODES].reverse()) {
@@ -111,9 +111,13 @@ export async function runWorkers(ctx: BenchContext, root: string, portFrom: numb
           samples[m].push(...xs);
           serial[m].push(1000 / (xs.reduce((a, b) => a + b, 0) / xs.length));
           const c0 = cpuOf(clusters[m]!.pid(1));
+          const self0 = process.cpuUsage();
           const load = await throughput(call, ctx.workers, ctx.durationMs);
+          const self = process.cpuUsage(self0);
           const c1 = cpuOf(clusters[m]!.pid(1));
           loads[m].push(load);
+          // The bench's own CPU (TLS, JSON, request signing) per call: it shares the cores.
+          if (load.completed > 0) cpu[m].client.push((self.user + self.system) / 1000 / load.completed);
           if (c0 && c1 && load.completed > 0) {
             cpu[m].main.push((c1.main - c0.main) / load.completed);
             cpu[m].all.push((c1.all - c0.all) / load.completed);
@@ -135,7 +139,8 @@ export async function runWorkers(ctx: BenchContext, root: string, portFrom: numb
           `pool on ${rate.on.serial.toFixed(0)}/s → ${rate.on.at16.toFixed(0)}/s (${(rate.on.at16 / rate.on.serial).toFixed(2)}×); on/off @16 ${(rate.on.at16 / rate.off.at16).toFixed(2)}×` +
           (cpu.off.main.length && cpu.on.main.length
             ? `; validator CPU per call @16, main thread / all threads: off ${median(cpu.off.main).toFixed(2)} / ${median(cpu.off.all).toFixed(2)} ms, on ${median(cpu.on.main).toFixed(2)} / ${median(cpu.on.all).toFixed(2)} ms`
-            : ''),
+            : '') +
+          `; bench client CPU per call ${median([...cpu.off.client, ...cpu.on.client]).toFixed(2)} ms`,
       );
     }
   } finally {
