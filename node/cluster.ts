@@ -150,7 +150,7 @@ export class Cluster implements ClusterKeys {
     return this.signing.sign(key, message, evidence, opts.participants);
   }
 
-  withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+  withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T | Promise<T>): Promise<{ value: T; participants: number[] }> {
     return this.timed('gather', () => this.gathering.withSecret(key, evidence, fn));
   }
 

@@ -20,6 +20,7 @@ import { Cluster } from './cluster.js';
 import { Membership } from './ceremonies/membership.js';
 import { checkCreationEvidence } from './ceremonies/requests.js';
 import type { NodeConfig } from './config/config.js';
+import { CryptoPool } from './crypto-pool.js';
 import { Certifier } from './keys/certified.js';
 import { KeyService } from './keys/key-service.js';
 import type { Logger } from './logger.js';
@@ -58,8 +59,9 @@ export class Validator {
     readonly cluster: Cluster | null,
     private readonly network: PeerNetwork | null,
     readonly metrics: Metrics,
+    private readonly pool: CryptoPool,
   ) {
-    this.keys = new KeyService(store, cluster);
+    this.keys = new KeyService(store, cluster, Date.now, pool);
   }
 
   static async create(deps: ValidatorDeps): Promise<Validator> {
@@ -81,6 +83,7 @@ export class Validator {
       return v;
     } catch (e) {
       v?.metrics.close();
+      await v?.pool.close();
       store.close();
       throw e;
     }
@@ -99,7 +102,9 @@ export class Validator {
     });
     const metrics = new Metrics(VERSION);
     const parts = membership.peers().length > 0 || config.join.length > 0 ? Validator.composeCluster(config, log, store, tls, identityKey, caCert, membership, authority, metrics) : null;
-    return new Validator(config, log, store, tls, membership, authority, parts?.cluster ?? null, parts?.network ?? null, metrics);
+    // Threads start on the first offloaded operation, so composing starts none.
+    const pool = CryptoPool.create({ threads: config.workers.threads, idleTimeoutMs: config.workers.idleTimeoutMs, log: log.child({ plane: 'crypto' }) });
+    return new Validator(config, log, store, tls, membership, authority, parts?.cluster ?? null, parts?.network ?? null, metrics, pool);
   }
 
   private static composeCluster(config: NodeConfig, log: Logger, store: Store, tls: Tls, identityKey: KeyObject, caCert: X509Certificate, membership: Membership, authority: Authority, metrics: Metrics): { cluster: Cluster; network: PeerNetwork } {
@@ -199,7 +204,7 @@ export class Validator {
     if (this.cluster) this.cluster.start();
     log.info(
       { address: selfAddress, plaintextLoopback: config.plaintextLoopback, peers: this.membership.peers().length, join: config.join.length ? config.join : undefined, dataDir: config.dataDir },
-      `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''})`,
+      `validator ${config.id} listening on ${selfAddress} (mTLS${config.plaintextLoopback ? ' + plain HTTP from loopback' : ''}; crypto ${this.pool.pooled ? `on up to ${this.pool.threads} worker threads` : 'inline'})`,
     );
     this.startDiscovery();
   }
@@ -250,6 +255,7 @@ export class Validator {
     this.discovery?.stop();
     await this.server?.close();
     await this.cluster?.stop();
+    await this.pool.close();
     this.store.close();
     this.metrics.close();
     this.log.info('validator stopped');

@@ -5,6 +5,7 @@
  *   A  single validator (issue 2)        B  5-validator cluster, 3-of-5 (issue 3)
  *   C  DKG + threshold signing (issue 4) D  resharing on 7 validators (issue 5)
  *   E  threshold ECDSA (DKLs23) and FROST Ed25519 for secp256k1 / ed25519 keys (issue 15)
+ *   F  crypto worker pool off vs on, one validator, serial vs 16-client rates (issue 17)
  * Options: --quick (fewer samples), --only=<letters>, --json <file>, --duration <s> (throughput
  * run per operation, default 2), --base-port <p> (default 19400), --keep (keep the temp folder),
  * --profile <dir> (CPU profiles of the validators).
@@ -21,13 +22,14 @@ import { runSingle } from './bench-single.js';
 import { runFive, type Availability } from './bench-cluster.js';
 import { runReshare } from './bench-reshare.js';
 import { runEcdsa } from './bench-ecdsa.js';
+import { runWorkers } from './bench-workers.js';
 
 const HELP = `Usage: npm run bench [-- options]
 
   --quick            fewer samples and shorter throughput runs (about 1.5 minutes)
   --only=<letters>   sections to run, e.g. --only=AB (A single validator, B 3-of-5 cluster,
                      C DKG + threshold signing, D resharing on 7 validators, E threshold ECDSA
-                     and FROST Ed25519); default ABCDE
+                     and FROST Ed25519, F crypto worker pool off vs on); default ABCDEF
   --json <file>      also write the results as JSON
   --duration <s>     throughput run per operation in seconds (default 2, quick 1.5)
   --base-port <p>    first port range to try (default 19400; 9630-9634 are never used)
@@ -73,9 +75,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
-  const only = (values.only ?? 'ABCDE').toUpperCase();
-  if (!/^[ABCDE]+$/.test(only)) throw new Error('--only takes section letters from ABCDE, e.g. --only=AB');
-  const want = { A: only.includes('A'), B: only.includes('B'), C: only.includes('C'), D: only.includes('D'), E: only.includes('E') };
+  const only = (values.only ?? 'ABCDEF').toUpperCase();
+  if (!/^[ABCDEF]+$/.test(only)) throw new Error('--only takes section letters from ABCDEF, e.g. --only=AB');
+  const want = { A: only.includes('A'), B: only.includes('B'), C: only.includes('C'), D: only.includes('D'), E: only.includes('E'), F: only.includes('F') };
   const durationS = values.duration !== undefined ? Number(values.duration) : quick ? 1.5 : 2;
   if (!(durationS > 0 && durationS <= 60)) throw new Error('--duration must be a number of seconds from 0 to 60');
   const basePort = values['base-port'] !== undefined ? Number(values['base-port']) : 19400;
@@ -190,6 +192,10 @@ async function main(): Promise<number> {
     if (want.E) {
       emit(await runEcdsa(ctx, tmp, basePort + 150));
       await sample('after E');
+    }
+    if (want.F) {
+      emit(await runWorkers(ctx, tmp, basePort + 200));
+      await sample('after F');
     }
   } catch (e) {
     failure = e;

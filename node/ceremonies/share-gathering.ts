@@ -80,7 +80,7 @@ export class ShareGathering {
    * Gathers t shares from live holders, rebuilds the secret for `fn`, wipes it. Happy path: one
    * interpolation and one check of each chunk against its commitment's constant term.
    */
-  async withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+  async withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T | Promise<T>): Promise<{ value: T; participants: number[] }> {
     if (isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" signs by threshold signatures and is never rebuilt`);
     const t = key.threshold!;
     const sharing = sharingOfKey(key);
@@ -117,7 +117,7 @@ export class ShareGathering {
           if (constants && this.committed(key, sharing, constants)) {
             const secret = constantsToSecret(sharing, constants);
             try {
-              return { value: fn(secret), participants: [...got.keys()].sort(sortNum) };
+              return { value: await fn(secret), participants: [...got.keys()].sort(sortNum) };
             } finally {
               wipe(secret);
             }

@@ -69,6 +69,8 @@ export interface NodeConfig {
   /** Where other validators dial this one, as set; null: host:port. */
   readonly advertiseAddress: string | null;
   readonly cluster: { readonly threshold: number; readonly totalShares: number; readonly presignatures: number; readonly frostNonces: number };
+  /** Crypto worker threads (node/crypto-pool.ts): 0 or 1 = inline. */
+  readonly workers: { readonly threads: number; readonly idleTimeoutMs: number };
   /**
    * Fault injection for the project's own tests; off in normal use. KCHAIN_TEST_CORRUPT_PARTIALS=1:
    * send corrupt partial signatures. KCHAIN_TEST_CRASH_AT=point[,point]: kill -9 this process at a
@@ -209,7 +211,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   const c = new Checker();
   const ov = collectOverrides(env, opts.flags ?? {}, cwd, c);
   c.keys(raw, keysOf(''), '');
-  for (const section of ['tls', 'limits', 'log', 'cluster']) c.keys(c.section(raw[section], section), keysOf(section), section);
+  for (const section of ['tls', 'limits', 'log', 'cluster', 'workers']) c.keys(c.section(raw[section], section), keysOf(section), section);
 
   /** The value of a dotted key: an override, else the file's. */
   const pick = (key: string): { value: unknown; path: string } => {
@@ -280,6 +282,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     c.problem('advertiseAddress', `required with join when host is ${host}: the other validators must know where to dial this one`);
   }
   const cluster = { threshold: get<number>('cluster.threshold'), totalShares: get<number>('cluster.totalShares'), presignatures: get<number>('cluster.presignatures'), frostNonces: get<number>('cluster.frostNonces') };
+  const workers = { threads: get<number>('workers.threads'), idleTimeoutMs: get<number>('workers.idleTimeoutMs') };
   if (cluster.threshold > cluster.totalShares) c.problem('cluster.threshold', `${cluster.threshold} is greater than cluster.totalShares ${cluster.totalShares}`);
   if (plaintextLoopback && plaintextRole === 'admin' && bearerToken === null && !insecurePlaintextAdmin) {
     c.problem('plaintextRole', 'admin for plain-HTTP callers needs a bearer token (bearerToken or bearerTokenFile); set insecurePlaintextAdmin: true to accept the risk on a development machine');
@@ -309,7 +312,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
 
   const config: NodeConfig = {
     id, host, port, dataDir, tls, plaintextLoopback, plaintextRole, insecurePlaintextAdmin, requireSignedRequests, bearerToken, limits,
-    password, kdf, log, peers, join, advertiseAddress, cluster, testFaults: { corruptPartials, crashAt, corruptEcdsa, ...(mldsaFault ? { mldsaFault: mldsaFault as MldsaFault } : {}) },
+    password, kdf, log, peers, join, advertiseAddress, cluster, workers, testFaults: { corruptPartials, crashAt, corruptEcdsa, ...(mldsaFault ? { mldsaFault: mldsaFault as MldsaFault } : {}) },
   };
   return deepFreeze({ config, warnings, file });
 }

@@ -4,6 +4,7 @@
  * checks options from this table, `kchain node --help` and the README print it, and a test keeps the
  * README's table equal to it.
  */
+import { availableParallelism } from 'node:os';
 
 export type OptionKind = 'int' | 'string' | 'bool' | 'enum' | 'path' | 'list' | 'custom';
 
@@ -63,7 +64,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'cluster.threshold', kind: 'int', min: 1, max: 255, default: 3, doc: 'shares needed to use a key, when createKey gives none' },
   { key: 'cluster.totalShares', kind: 'int', min: 1, max: 255, default: 5, doc: 'shares a key is split into, when createKey gives none (≤ 255)' },
   { key: 'cluster.presignatures', kind: 'int', min: 0, max: 64, default: 8, env: 'KCHAIN_PRESIGNATURES', doc: 'threshold-ECDSA presignatures this validator keeps ready per secp256k1 key it signs with as coordinator (0: presign when signing)' },
-  { key: 'cluster.frostNonces', kind: 'int', min: 0, max: 64, default: 16, env: 'KCHAIN_FROST_NONCES', doc: 'FROST nonce commitments (RFC 9591 §5.1) this validator keeps ready per holder of each FROST key it signs with as coordinator, and the most it hands one coordinator per key as a holder (memory only; 0: off, two rounds per signature)' },
+  { key: 'cluster.frostNonces', kind: 'int', min: 0, max: 64, default: 16, env: 'KCHAIN_FROST_NONCES', doc: 'FROST nonce commitments (RFC 9591 §5.1) this validator keeps ready per holder of each FROST key it signs with as coordinator (memory only; 0: off, two rounds per signature). As a holder it keeps at most 64 per coordinator and key' },
+  { key: 'workers.threads', kind: 'int', min: 0, max: 256, default: () => availableParallelism(), defaultDoc: 'os.availableParallelism()', env: 'KCHAIN_WORKER_THREADS', doc: 'worker threads for CPU-heavy crypto (ML-KEM, ML-DSA, secp256k1, BLS); 0 or 1 runs all crypto on the main thread' },
+  { key: 'workers.idleTimeoutMs', kind: 'int', min: 0, max: 3_600_000, default: 10_000, doc: 'a crypto worker thread exits after this long without work (threads start again on demand)' },
 ];
 
 export function option(key: string): OptionSpec {

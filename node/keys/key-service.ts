@@ -6,11 +6,10 @@
  */
 import { ALGORITHMS, isThresholdOnly, resolveAlgorithm, type AlgorithmName } from '../../crypto/algorithms.js';
 import { generateKey } from '../../crypto/keys.js';
-import { sign as signWith, verify as verifyWith } from '../../crypto/sign.js';
-import { hybridEncrypt, hybridDecrypt } from '../../crypto/hybrid.js';
 import { encodePublicKey } from '../../crypto/public-key-format.js';
 import { wipe } from '../../crypto/bytes.js';
 import type { EvidenceWire } from '../../cluster/evidence.js';
+import { CryptoPool, type CryptoRunner } from '../crypto-pool.js';
 import { NodeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { KEY_STATUSES, SETTABLE_STATUSES, homeOf, isThresholdKey, newRecord, requireActive, type KeyPolicy, type KeyRecord, type KeyStatus } from './key-record.js';
@@ -36,7 +35,7 @@ export interface ClusterKeys {
   /** Reserves a new local key's name on every member (undoes the key here on a clash). */
   reserveLocal(rec: KeyRecord, evidence: EvidenceWire): Promise<void>;
   create(req: CreateRequest & { algorithm: AlgorithmName }, evidence: EvidenceWire, policy: KeyPolicy): Promise<KeyRecord>;
-  withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }>;
+  withSecret<T>(key: KeyRecord, evidence: EvidenceWire, fn: (secret: Uint8Array) => T | Promise<T>): Promise<{ value: T; participants: number[] }>;
 }
 
 /** The family a signature algorithm belongs to: the request's `algorithm` must name the key's family. */
@@ -63,6 +62,8 @@ export class KeyService {
     private readonly store: Store,
     private readonly cluster: ClusterKeys | null,
     private readonly now: () => number = Date.now,
+    /** Where the crypto runs: the validator's worker pool, or inline. */
+    private readonly crypto: CryptoRunner = CryptoPool.inline(),
   ) {}
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -165,15 +166,15 @@ export class KeyService {
 
   // ---- operations ----------------------------------------------------------------------------
 
-  encrypt(keyId: string, plaintext: Uint8Array, aad?: Uint8Array) {
+  async encrypt(keyId: string, plaintext: Uint8Array, aad?: Uint8Array) {
     const key = this.usable(keyId);
-    const out = hybridEncrypt(this.requireKem(key), key.publicKey, plaintext, aad);
+    const out = await this.crypto.run('hybridEncrypt', this.requireKem(key), key.publicKey, plaintext, aad);
     return { key, ...out };
   }
 
   async decrypt(key: KeyRecord, blob: Uint8Array, aad: Uint8Array | undefined, evidence: () => EvidenceWire) {
     const alg = this.requireKem(requireActive(key));
-    const { value, participants } = await this.withSecret(key, evidence, (seed) => hybridDecrypt(alg, seed, blob, aad));
+    const { value, participants } = await this.withSecret(key, evidence, (seed) => this.crypto.run('hybridDecrypt', alg, seed, blob, aad));
     return { key, plaintext: value, participants };
   }
 
@@ -188,11 +189,11 @@ export class KeyService {
       throw new NodeError('ERR_UNSUPPORTED', `${opts.prehashed ? 'prehashed messages' : 'the recoverable signature form'} exist for secp256k1 only, not ${key.algorithm}`);
     }
     const o = { prehashed: opts.prehashed, recoverable: opts.format === 'recoverable' };
-    const { value, participants } = await this.withSecret(key, evidence, (secret) => signWith(key.algorithm, secret, message, o));
+    const { value, participants } = await this.withSecret(key, evidence, (secret) => this.crypto.run('sign', key.algorithm, secret, message, o));
     return { key, signature: value, participants };
   }
 
-  private async withSecret<T>(key: KeyRecord, evidence: () => EvidenceWire, fn: (secret: Uint8Array) => T): Promise<{ value: T; participants: number[] }> {
+  private async withSecret<T>(key: KeyRecord, evidence: () => EvidenceWire, fn: (secret: Uint8Array) => T | Promise<T>): Promise<{ value: T; participants: number[] }> {
     if (key.distributed) {
       if (!this.cluster) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" is distributed and this validator has no peers`);
       return this.cluster.withSecret(key, evidence(), fn);
@@ -206,13 +207,13 @@ export class KeyService {
     evidence();
     const secret = this.store.secrets.readLocal(key.id);
     try {
-      return { value: fn(secret), participants: [] };
+      return { value: await fn(secret), participants: [] };
     } finally {
       wipe(secret);
     }
   }
 
-  verify(req: { keyId?: string; publicKey?: Uint8Array; algorithm?: string; message: Uint8Array; signature: Uint8Array; prehashed: boolean }): { valid: boolean; reason?: string; key?: KeyRecord } {
+  async verify(req: { keyId?: string; publicKey?: Uint8Array; algorithm?: string; message: Uint8Array; signature: Uint8Array; prehashed: boolean }): Promise<{ valid: boolean; reason?: string; key?: KeyRecord }> {
     let alg: AlgorithmName;
     let publicKey: Uint8Array;
     let key: KeyRecord | undefined;
@@ -229,7 +230,7 @@ export class KeyService {
       throw new NodeError('ERR_INVALID_PARAMS', 'verify needs "keyId" or "publicKey"');
     }
     if (!ALGORITHMS[alg].canSign) throw new NodeError('ERR_UNSUPPORTED', `${alg} is not a signature algorithm`);
-    return { ...verifyWith(alg, publicKey, req.message, req.signature, { prehashed: req.prehashed }), key };
+    return { ...(await this.crypto.run('verify', alg, publicKey, req.message, req.signature, { prehashed: req.prehashed })), key };
   }
 
   publicKey(keyId: string, format: 'raw' | 'pem' | 'der' | 'jwk') {

@@ -11,10 +11,9 @@ import { audited, evidenceFor, keyIdField, requireCluster, serve, validatorIds, 
 
 export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
   return {
-    'kchain.encrypt': audited(d, 'kchain.encrypt', keyIdField, (p) => {
+    'kchain.encrypt': audited(d, 'kchain.encrypt', keyIdField, async (p) => {
       const plaintext = p.bytes('plaintext');
-      const r = d.keys.encrypt(p.str('keyId'), plaintext, p.optBytes('aad'));
-      wipe(plaintext);
+      const r = await d.keys.encrypt(p.str('keyId'), plaintext, p.optBytes('aad')).finally(() => wipe(plaintext));
       return { ciphertext: toB64(r.blob), nonce: toB64(r.nonce), tag: toB64(r.tag) };
     }),
 
@@ -44,8 +43,8 @@ export function operationMethods(d: MethodDeps): Record<string, MethodSpec> {
       d,
       'kchain.verify',
       keyIdField,
-      (p) => {
-        const r = d.keys.verify({
+      async (p) => {
+        const r = await d.keys.verify({
           keyId: p.optStr('keyId') || undefined,
           publicKey: p.optBytes('publicKey'),
           algorithm: p.optStr('algorithm') || undefined,

@@ -57,7 +57,7 @@ test('error: ERR_KEY_EXISTS when another validator creates a key with a local ke
 
 test('behavior: encrypt works on every member; decrypt works on the home and is refused elsewhere with the home named', async () => {
   const k = c.node(1).store.keys.getByName('solo')!;
-  const blob = keys(4).encrypt('solo', utf8('to the one key')).blob;
+  const blob = (await keys(4).encrypt('solo', utf8('to the one key'))).blob;
   const r = await keys(1).decrypt(k, blob, undefined, () => c.evidence('kchain.decrypt', { keyId: k.id, ciphertext: 'x' }));
   assert.equal(Buffer.from(r.plaintext).toString(), 'to the one key');
   const ref = c.node(4).store.keys.get(k.id)!;
