@@ -20,7 +20,7 @@
  * a holder handed out (they are public by design: the binding factor of §4.4 makes each signature's
  * nonce depend on the whole commitment list and the message).
  */
-import { randomBytes } from '../../crypto/bytes.js';
+import { randomBytes, wipe } from '../../crypto/bytes.js';
 import { dropNonces, type FrostNonces, type FrostSuiteName, type WireNonceCommitments } from '../../crypto/frost.js';
 import { preprocessNonces, wipeNonces } from '../../crypto/frost-preprocess.js';
 import { NodeError } from '../errors.js';
@@ -60,9 +60,10 @@ export class HeldNonces {
 
   /**
    * `count` fresh pairs for `coordinator` (RFC 9591 §5.1 commit each, with this holder's share),
-   * their commitments returned. Throws ERR_UNAVAILABLE when the coordinator is over its budget.
+   * their commitments returned. Throws ERR_UNAVAILABLE when the coordinator is over its budget —
+   * before `shareOf` unseals the share, so a refused request costs no storage or AES work.
    */
-  make(coordinator: number, key: KeyRecord, suite: FrostSuiteName, selfId: number, share: Uint8Array, count: number): WireNonceCommitments[] {
+  make(coordinator: number, key: KeyRecord, suite: FrostSuiteName, selfId: number, shareOf: () => Uint8Array, count: number): WireNonceCommitments[] {
     const now = this.now();
     const b = this.budget.get(coordinator) ?? { tokens: MINT_BURST, at: now };
     b.tokens = Math.min(MINT_BURST, b.tokens + ((now - b.at) * MINT_PER_SEC) / 1000);
@@ -70,7 +71,13 @@ export class HeldNonces {
     this.budget.set(coordinator, b);
     if (b.tokens < count) throw new NodeError('ERR_UNAVAILABLE', `busy: validator ${coordinator} asked for too many nonce commitments; try later`);
     b.tokens -= count;
-    const made = preprocessNonces(suite, selfId, share, count, randomBytes);
+    const share = shareOf();
+    let made;
+    try {
+      made = preprocessNonces(suite, selfId, share, count, randomBytes);
+    } finally {
+      wipe(share);
+    }
     let mine = this.byCoordinator.get(coordinator);
     if (!mine) this.byCoordinator.set(coordinator, (mine = new Map()));
     for (const m of made) mine.set(m.commitments.hiding, { keyId: key.id, generation: key.generation, nonces: m.nonces, commitments: m.commitments, madeAt: now });

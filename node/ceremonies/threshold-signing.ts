@@ -267,12 +267,7 @@ export class ThresholdSigning implements Sweepable {
     if (this.pool.target === 0) throw new NodeError('ERR_UNSUPPORTED', 'FROST nonce preprocessing is off on this validator (cluster.frostNonces 0)');
     const key = signerKey(this.d, b, (k) => isThresholdKey(k) && sharingOfKey(k).scheme === 'frost', 'frost threshold');
     if (!Number.isSafeInteger(b.count) || (b.count as number) < 1 || (b.count as number) > Math.min(64, MAX_PREPROCESS)) throw new NodeError('ERR_INVALID_PARAMS', 'malformed nonce batch size');
-    const share = this.myShare(key);
-    try {
-      return { commitments: this.held.make(from, key, suiteOf(key), this.d.selfId, share, b.count as number) };
-    } finally {
-      wipe(share);
-    }
+    return { commitments: this.held.make(from, key, suiteOf(key), this.d.selfId, () => this.myShare(key), b.count as number) };
   }
 
   /**

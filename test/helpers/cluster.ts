@@ -20,7 +20,14 @@ import { createCaDir, createClientBundle } from '../../certs/files.js';
 import { RpcClient } from '../../node/cli/rpc-client.js';
 import { addMember, updateValidators, validatorCertificate } from '../../node/cli/validators.js';
 
-let nextBase = 20000 + Math.floor(Math.random() * 400) * 50;
+/**
+ * Test clusters listen on 20000–32699: below Linux's ephemeral range (32768–60999), where an
+ * outgoing connection's local port could take a spare validator's port between the check at start
+ * and addValidator (seen once as EADDRINUSE in the join test).
+ */
+const PORT_FLOOR = 20_000;
+const PORT_CEIL = 32_600;
+let nextBase = PORT_FLOOR + Math.floor(Math.random() * ((PORT_CEIL - PORT_FLOOR) / 50)) * 50;
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -34,7 +41,7 @@ function portFree(port: number): Promise<boolean> {
 export async function freeBasePort(count: number): Promise<number> {
   for (let tries = 0; tries < 50; tries++) {
     const base = nextBase;
-    nextBase = nextBase >= 39_000 ? 20_000 : nextBase + 50;
+    nextBase = nextBase >= PORT_CEIL ? PORT_FLOOR : nextBase + 50;
     const ok = await Promise.all(Array.from({ length: count + 2 }, (_, k) => portFree(base + k + 1)));
     if (ok.every(Boolean)) return base;
   }
