@@ -282,6 +282,20 @@ export function sumCommitments(g: Group, vectors: readonly (readonly (readonly U
 export function lagrangeAtZero(g: Group, xs: readonly number[], i: number): bigint {
   if (!Array.isArray(xs) || xs.length === 0 || new Set(xs).size !== xs.length) throw new CryptoError('ERR_INVALID_PARAMS', 'the index set is empty or repeats an index');
   if (!xs.includes(i)) throw new CryptoError('ERR_INVALID_PARAMS', 'the index is not in the set');
+  // Public values of the index set alone: each decrypt of a dealt key would otherwise pay t
+  // modular inversions for the same few signer sets (issue 17.4).
+  const slot = `${g.name}|${i}|${[...xs].sort((a, b) => a - b).join(',')}`;
+  const hit = LAGRANGE_CACHE.get(slot);
+  if (hit !== undefined) return hit;
+  const l = lagrangeUncached(g, xs, i);
+  if (LAGRANGE_CACHE.size >= 4096) LAGRANGE_CACHE.clear();
+  LAGRANGE_CACHE.set(slot, l);
+  return l;
+}
+
+const LAGRANGE_CACHE = new Map<string, bigint>();
+
+function lagrangeUncached(g: Group, xs: readonly number[], i: number): bigint {
   const xi = checkId(i);
   let num = 1n;
   let den = 1n;
