@@ -28,7 +28,7 @@ import { crashAt, sortNum, type CeremonyDeps } from './context.js';
 import { EcdsaSetup } from './ecdsa-setup.js';
 import { DirectExchange } from './exchange.js';
 import { PresignPool } from './presign-pool.js';
-import { permitSigning, requestedDigest, signerKey } from './signer-checks.js';
+import { permitSigning, requestedDigest, signerCandidates, signerKey } from './signer-checks.js';
 import type { Sweepable } from './sweeper.js';
 
 export { ECDSA_MSG };
@@ -124,22 +124,8 @@ export class EcdsaSigning implements Sweepable {
     this.requireEcdsa(key);
     if (opts.prehashed && message.length !== 32) throw new NodeError('ERR_INVALID_PARAMS', 'a prehashed secp256k1 message must be a 32-byte digest');
     const digest = opts.prehashed ? message : new Uint8Array(createHash('sha256').update(message).digest());
-    const t = key.threshold!;
-    let pool = key.holders;
-    if (opts.participants?.length) {
-      const strangers = opts.participants.filter((p) => !key.holders.includes(p));
-      if (strangers.length) throw new NodeError('ERR_INVALID_PARAMS', `validators ${strangers.join(', ')} hold no share of "${key.name}" (holders: ${key.holders.join(', ')})`);
-      if (opts.participants.length < t) throw new NodeError('ERR_INVALID_PARAMS', `key "${key.name}" needs ${t} signers; ${opts.participants.length} named`);
-      pool = opts.participants;
-    }
-    const self = this.d.selfId;
-    const live = pool.filter((h) => this.d.port.live(h));
-    const down = pool.filter((h) => !this.d.port.live(h)).sort(sortNum);
-    if (live.length < t) {
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
-    }
-    if (key.holders.includes(self) && this.d.store.dkls.setupPeers(key.id, key.generation).length === 0) throw refreshNeeded(key);
-    const candidates = [...(live.includes(self) ? [self] : []), ...live.filter((h) => h !== self).sort(sortNum)];
+    const { candidates, down } = signerCandidates(this.d, key, opts.participants);
+    if (key.holders.includes(this.d.selfId) && this.d.store.dkls.setupPeers(key.id, key.generation).length === 0) throw refreshNeeded(key);
     const pooled = opts.participants?.length ? undefined : this.pool.take(key, (s) => s.every((id) => candidates.includes(id)));
     const session = `esign:${key.id}:${nodeRandomBytes(8).toString('hex')}`;
     let out;

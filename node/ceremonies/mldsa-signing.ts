@@ -39,7 +39,8 @@ import type { MessageSpec } from '../../cluster/peer-port.js';
 import { NodeError } from '../errors.js';
 import { isThresholdKey, requireActive, type KeyRecord } from '../keys/key-record.js';
 import { b64Field } from '../keys/key-wire.js';
-import { errorText, sortNum, type CeremonyDeps } from './context.js';
+import { errorText, type CeremonyDeps } from './context.js';
+import { signerCandidates } from './signer-checks.js';
 import type { Sweepable } from './sweeper.js';
 
 export const TMLDSA_MSG = {
@@ -125,21 +126,7 @@ export class MldsaSigning implements Sweepable {
     if (!isMldsaSharing(key.commitments)) {
       throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" was stored by an earlier release as a Shamir-shared seed, which is never rebuilt now; create a new ${key.algorithm} key (threshold ML-DSA) and move to it`);
     }
-    const t = key.threshold!;
-    let pool = key.holders;
-    if (participants?.length) {
-      const strangers = participants.filter((p) => !key.holders.includes(p));
-      if (strangers.length) throw new NodeError('ERR_INVALID_PARAMS', `validators ${strangers.join(', ')} hold no share of "${key.name}" (holders: ${key.holders.join(', ')})`);
-      if (participants.length < t) throw new NodeError('ERR_INVALID_PARAMS', `key "${key.name}" needs ${t} signers; ${participants.length} named`);
-      pool = participants;
-    }
-    const self = this.d.selfId;
-    const live = pool.filter((h) => this.d.port.live(h));
-    const down = pool.filter((h) => !this.d.port.live(h)).sort(sortNum);
-    if (live.length < t) {
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
-    }
-    const candidates = [...(live.includes(self) ? [self] : []), ...live.filter((h) => h !== self).sort(sortNum)];
+    const { candidates, down } = signerCandidates(this.d, key, participants);
     const session = `tmldsa:${key.id}:${nodeRandomBytes(8).toString('hex')}`;
     const verifier = this.verifier(key);
     const first = startMldsaSign({ keyId: key.id, generation: key.generation, session, message, verifier, candidates, unavailable: down, maxRuns: MAX_RUNS, evidence });
@@ -168,12 +155,12 @@ export class MldsaSigning implements Sweepable {
       (out.done ? `; signers ${out.done.participantIds.join(',')}` : '') +
       (bytes.length ? `; bytes sent per signer ${Math.round(bytes.reduce((a, b) => a + b, 0) / bytes.length)}` : '');
     if (out.done) {
-      this.d.store.record({ actor: `validator:${self}`, action: 'tmldsa.sign', keyId: key.id, outcome: 'ok', detail }, this.d.now());
+      this.d.store.record({ actor: `validator:${this.d.selfId}`, action: 'tmldsa.sign', keyId: key.id, outcome: 'ok', detail }, this.d.now());
       return { signature: out.done.signature, participantIds: out.done.participantIds, runs: st.runs };
     }
     const f = out.error!;
     const code = f.code === 'ERR_NOT_ENOUGH_VALIDATORS' || f.code === 'ERR_INVALID_PARAMS' ? f.code : 'ERR_PEER_FAILED';
-    this.d.store.record({ actor: `validator:${self}`, action: 'tmldsa.sign', keyId: key.id, outcome: `error:${code}`, detail }, this.d.now());
+    this.d.store.record({ actor: `validator:${this.d.selfId}`, action: 'tmldsa.sign', keyId: key.id, outcome: `error:${code}`, detail }, this.d.now());
     throw new NodeError(code, f.message, { validators: f.validators });
   }
 

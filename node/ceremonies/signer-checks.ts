@@ -4,13 +4,14 @@
  * the generation the coordinator names; and the client's request (the evidence, verified by the
  * peer port before the handler runs) asks for a signature with exactly this key — and, where the
  * message travels, this message — under the key's policy. FROST/BLS (threshold-signing.ts) and
- * DKLs23 ECDSA (ecdsa-signing.ts) share them.
+ * DKLs23 ECDSA (ecdsa-signing.ts) share them — and, for all three signing protocols (with threshold
+ * ML-DSA), how a coordinator picks its signer candidates.
  */
 import { createHash } from 'node:crypto';
 import type { Authorization } from '../../cluster/evidence.js';
 import { NodeError } from '../errors.js';
 import type { KeyRecord } from '../keys/key-record.js';
-import type { CeremonyDeps } from './context.js';
+import { sortNum, type CeremonyDeps } from './context.js';
 
 export const SIGN_METHODS = ['kchain.sign', 'kchain.thresholdSign'] as const;
 
@@ -43,4 +44,27 @@ export function requestedDigest(auth: Authorization): Uint8Array {
     return new Uint8Array(message);
   }
   return new Uint8Array(createHash('sha256').update(message).digest());
+}
+
+/**
+ * A coordinator's signer candidates for `key`: its holders, or the `participants` a client named
+ * (holders, at least t of them); the live ones, this validator first (no network), then by id, and
+ * the unreachable ones as `down`. ERR_NOT_ENOUGH_VALIDATORS naming them when fewer than t are live.
+ */
+export function signerCandidates(d: CeremonyDeps, key: KeyRecord, participants?: readonly number[]): { candidates: number[]; down: number[] } {
+  const t = key.threshold ?? 0;
+  let pool: readonly number[] = key.holders;
+  if (participants?.length) {
+    const strangers = participants.filter((p) => !key.holders.includes(p));
+    if (strangers.length) throw new NodeError('ERR_INVALID_PARAMS', `validators ${strangers.join(', ')} hold no share of "${key.name}" (holders: ${key.holders.join(', ')})`);
+    if (participants.length < t) throw new NodeError('ERR_INVALID_PARAMS', `key "${key.name}" needs ${t} signers; ${participants.length} named`);
+    pool = participants;
+  }
+  const self = d.selfId;
+  const live = pool.filter((h) => d.port.live(h));
+  const down = pool.filter((h) => !d.port.live(h)).sort(sortNum);
+  if (live.length < t) {
+    throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
+  }
+  return { candidates: [...(live.includes(self) ? [self] : []), ...live.filter((h) => h !== self).sort(sortNum)], down };
 }

@@ -32,7 +32,7 @@ import { isThresholdKey, sharingOfKey, type KeyRecord } from '../keys/key-record
 import { b64Field } from '../keys/key-wire.js';
 import { crashAt, sortNum, type CeremonyDeps } from './context.js';
 import { CommitmentPool, HeldNonces } from './frost-nonce-pool.js';
-import { permitSigning, signerKey } from './signer-checks.js';
+import { permitSigning, signerCandidates, signerKey } from './signer-checks.js';
 import type { Sweepable } from './sweeper.js';
 
 export const TSIGN_MSG = {
@@ -112,21 +112,7 @@ export class ThresholdSigning implements Sweepable {
     if (!isThresholdKey(key)) throw new NodeError('ERR_UNSUPPORTED', `key "${key.name}" (${key.algorithm}) is not a threshold key`);
     if (key.status !== 'active') throw new NodeError('ERR_KEY_DISABLED', `key "${key.name}" is ${key.status}; only active keys can be used`);
     const t = key.threshold ?? 0;
-    let pool = key.holders;
-    if (participants?.length) {
-      const strangers = participants.filter((p) => !key.holders.includes(p));
-      if (strangers.length) throw new NodeError('ERR_INVALID_PARAMS', `validators ${strangers.join(', ')} hold no share of "${key.name}" (holders: ${key.holders.join(', ')})`);
-      if (participants.length < t) throw new NodeError('ERR_INVALID_PARAMS', `key "${key.name}" needs ${t} signers; ${participants.length} named`);
-      pool = participants;
-    }
-    const self = this.d.selfId;
-    const live = pool.filter((h) => this.d.port.live(h));
-    const down = pool.filter((h) => !this.d.port.live(h)).sort(sortNum);
-    if (live.length < t) {
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${t} of its ${key.holders.length} validators; ${live.length} are reachable (down: ${down.join(', ')})`, { validators: down });
-    }
-    // Self first (no network), then the others in id order.
-    const candidates = [...(live.includes(self) ? [self] : []), ...live.filter((h) => h !== self).sort(sortNum)];
+    const { candidates, down } = signerCandidates(this.d, key, participants);
     const session = `tsign:${key.id}:${nodeRandomBytes(8).toString('hex')}`;
     const common = { keyId: key.id, generation: key.generation, message, threshold: t, candidates, unavailable: down, evidence };
     const data = sharingOfKey(key).data;
