@@ -5,7 +5,7 @@
  */
 import { X509Certificate, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import { ed25519RawPublicKey } from '../../../cluster/envelope.js';
@@ -122,6 +122,7 @@ export interface TestValidator {
   port: number;
   address: string;
   server: https.Server | null;
+  sockets?: Set<Socket>;
   net: PeerNetwork | null;
   log: ReturnType<typeof memoryLog>;
 }
@@ -165,6 +166,14 @@ export async function listen(v: TestValidator): Promise<void> {
     v.net.acceptUpgrade(req, socket, head, who);
   });
   server.on('tlsClientError', () => {});
+  // Upgraded (WebSocket) sockets leave the HTTP server's bookkeeping: shutdown() destroys them all,
+  // or server.close() would wait for them forever.
+  const sockets = new Set<Socket>();
+  server.on('secureConnection', (sock: Socket) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+  });
+  v.sockets = sockets;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(v.port, '127.0.0.1', () => resolve());
@@ -217,6 +226,7 @@ export async function shutdown(v: TestValidator): Promise<void> {
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+    for (const sock of v.sockets ?? []) sock.destroy();
   });
 }
 
