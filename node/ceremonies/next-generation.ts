@@ -76,6 +76,26 @@ export class NextGeneration<P extends GenerationParams> {
 
   // ---- coordinator ---------------------------------------------------------------------------
 
+  /**
+   * The checks every next generation starts with — `t` fits the new holders, every new holder is
+   * reachable, t of the old holders are, no other session of the key runs here — and the old
+   * holders that take part: t live ones, this validator first (no network), ascending.
+   */
+  oldParties(key: KeyRecord, holders: readonly number[], t: number): number[] {
+    if (!Number.isInteger(t) || t < 2 || t > holders.length) throw new NodeError('ERR_INVALID_PARAMS', `newThreshold must be from 2 to the number of new validators (${holders.length})`);
+    const downNew = holders.filter((h) => !this.d.port.live(h));
+    if (downNew.length) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `every new holder must take part in a reshare; unreachable: ${downNew.join(', ')}`, { validators: downNew });
+    const oldT = key.threshold!;
+    const liveOld = key.holders.filter((h) => this.d.port.live(h));
+    if (liveOld.length < oldT) {
+      const down = key.holders.filter((h) => !this.d.port.live(h));
+      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${oldT} of its holders to reshare; unreachable: ${down.join(', ')}`, { validators: down });
+    }
+    if (this.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
+    const self = this.d.selfId;
+    return [...liveOld].sort((a, b) => (a === self ? -1 : b === self ? 1 : a - b)).slice(0, oldT).sort(sortNum);
+  }
+
   /** The `status` handler: what a new holder learns about a session. */
   status(session: string): { state: 'committed'; key: WireKey } | { state: 'in-progress' | 'aborted' | 'unknown' } {
     const row = this.d.store.sessions.get<CoordinatorRow<P>>(this.coordinatorKind, session)?.state;

@@ -30,7 +30,7 @@ import { NodeError } from '../errors.js';
 import { identityOf, requireActive, type KeyRecord } from '../keys/key-record.js';
 import { b64Field, keyFromWire, keyToWire } from '../keys/key-wire.js';
 import { shareProblem } from '../keys/share-fit.js';
-import { crashAt, requestContext, sortNum, type CeremonyDeps } from './context.js';
+import { crashAt, requestContext, type CeremonyDeps } from './context.js';
 import { NextGeneration, type HolderRow } from './next-generation.js';
 import type { Replication } from './replication.js';
 import { checkReshare } from './requests.js';
@@ -75,16 +75,7 @@ export class Redealing implements Sweepable {
       );
     }
     const holders = this.resharing.newHolders(key, n, named);
-    if (!Number.isInteger(t) || t < 2 || t > holders.length) throw new NodeError('ERR_INVALID_PARAMS', `newThreshold must be from 2 to the number of new validators (${holders.length})`);
-    const downNew = holders.filter((h) => !this.d.port.live(h));
-    if (downNew.length) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `every new holder must take part in a reshare; unreachable: ${downNew.join(', ')}`, { validators: downNew });
-    const liveOld = key.holders.filter((h) => this.d.port.live(h));
-    if (liveOld.length < oldT) {
-      const down = key.holders.filter((h) => !this.d.port.live(h));
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${oldT} of its holders to reshare; unreachable: ${down.join(', ')}`, { validators: down });
-    }
-    if (this.gen.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
-    const sources = [...liveOld].sort((a, b) => (a === this.d.selfId ? -1 : b === this.d.selfId ? 1 : a - b)).slice(0, oldT).sort(sortNum);
+    const sources = this.gen.oldParties(key, holders, t);
     const params: RedealParams = {
       session: `redeal:${key.id}:${key.generation + 1}:${randomBytes(4).toString('hex')}`,
       keyId: key.id,

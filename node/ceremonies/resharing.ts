@@ -90,17 +90,7 @@ export class Resharing implements Sweepable {
     const sharing = sharingOfKey(key);
     const holders = this.newHolders(key, newTotal, named);
     const t = newThreshold || key.threshold!;
-    if (!Number.isInteger(t) || t < 2 || t > holders.length) throw new NodeError('ERR_INVALID_PARAMS', `newThreshold must be from 2 to the number of new validators (${holders.length})`);
-    const downNew = holders.filter((h) => !this.d.port.live(h));
-    if (downNew.length) throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `every new holder must take part in a reshare; unreachable: ${downNew.join(', ')}`, { validators: downNew });
-    const oldT = key.threshold!;
-    const liveOld = key.holders.filter((h) => this.d.port.live(h));
-    if (liveOld.length < oldT) {
-      const down = key.holders.filter((h) => !this.d.port.live(h));
-      throw new NodeError('ERR_NOT_ENOUGH_VALIDATORS', `key "${key.name}" needs ${oldT} of its holders to reshare; unreachable: ${down.join(', ')}`, { validators: down });
-    }
-    if (this.gen.active.has(key.id)) throw new NodeError('ERR_CONFLICT', `key "${key.name}" is already being reshared`);
-    const dealers = [...liveOld].sort((a, b) => (a === this.d.selfId ? -1 : b === this.d.selfId ? 1 : a - b)).slice(0, oldT).sort(sortNum);
+    const dealers = this.gen.oldParties(key, holders, t);
     const params: ReshareParams = {
       session: `reshare:${key.id}:${key.generation + 1}:${randomBytes(4).toString('hex')}`,
       keyId: key.id,

@@ -141,3 +141,20 @@ test('behavior: a validator that does not hold a key and lost its record learns 
   assert.equal(await node(5).cluster.replication.learnCertified(key.id), true);
   assert.equal(node(5).store.keys.get(key.id)?.generation, two.generation);
 });
+
+for (const kind of ['reshare', 'redeal'] as const) {
+  test(`attack: a ${kind}.abort of a pending new share from a validator other than its recorded coordinator is refused; the coordinator's own abort drops it (next-generation.ts)`, async () => {
+    const key = await kem(`pending-${kind}`);
+    const session = `${kind}:${key.id}:2:feed`;
+    const row = { keyId: key.id, generation: 2, session, coordinator: 1, digest: 'd', ...(kind === 'reshare' ? { params: {} } : {}) };
+    node(2).store.sessions.put(`${kind}-holder`, session, row, Date.now());
+    node(2).store.secrets.putShare(key.id, 2, 2, new Uint8Array(32).fill(7), Date.now());
+    await assert.rejects(node(3).net.request(2, `${kind}.abort`, { session }, { session }), refused(/only validator 1/));
+    assert.ok(node(2).store.secrets.hasShare(key.id, 2), 'the pending share is still there');
+    assert.equal(node(2).store.sessions.list(`${kind}-holder`).length, 1);
+    await node(1).net.request(2, `${kind}.abort`, { session }, { session });
+    assert.equal(node(2).store.secrets.hasShare(key.id, 2), false, 'dropped by its coordinator');
+    assert.equal(node(2).store.sessions.list(`${kind}-holder`).length, 0);
+    assert.ok(node(2).store.secrets.hasShare(key.id, 1), 'the active generation is untouched');
+  });
+}
